@@ -1,0 +1,187 @@
+// Package db opens the node's database, SQLite or PostgreSQL, behind one small
+// type so that the domain stores can run one query text on both.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names the SQL database behind a DB.
+type Dialect string
+
+// The two dialects the node supports.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// SQLiteFile is the name of the database file inside the data directory.
+const SQLiteFile = "coopnet.db"
+
+// DB is the node's database. Reads go through a pool; on SQLite every write goes
+// through a single connection, because SQLite allows one writer at a time and a
+// second writer would only wait on the file lock (or fail with SQLITE_BUSY).
+type DB struct {
+	read    *sql.DB
+	write   *sql.DB
+	dialect Dialect
+}
+
+// Open opens the database named by databaseURL, or, when it is empty, the SQLite
+// file in dataDir (created when missing). It checks that the database answers.
+func Open(ctx context.Context, databaseURL, dataDir string) (*DB, error) {
+	var d *DB
+	var err error
+	switch {
+	case databaseURL == "":
+		d, err = openSQLite(dataDir)
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		d, err = openPostgres(databaseURL)
+	default:
+		return nil, errors.New("db: database URL must start with postgres:// (leave it empty for SQLite)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Ping(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func openSQLite(dataDir string) (*DB, error) {
+	if dataDir == "" {
+		return nil, errors.New("db: no data directory for the SQLite database")
+	}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("db: create data directory: %w", err)
+	}
+	path := filepath.Join(dataDir, SQLiteFile)
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640); err != nil {
+		return nil, fmt.Errorf("db: data directory is not writable: %w", err)
+	} else {
+		f.Close()
+	}
+	params := url.Values{}
+	params.Add("_pragma", "busy_timeout(10000)")
+	params.Add("_pragma", "journal_mode(WAL)")
+	params.Add("_pragma", "foreign_keys(1)")
+	params.Add("_pragma", "synchronous(NORMAL)")
+	params.Set("_txlock", "immediate")
+	params.Set("_time_format", "sqlite")
+	dsn := "file:" + path + "?" + params.Encode()
+
+	write, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("db: open sqlite: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("db: open sqlite: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	return &DB{read: read, write: write, dialect: SQLite}, nil
+}
+
+func openPostgres(databaseURL string) (*DB, error) {
+	pool, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("db: open postgres: %w", err)
+	}
+	pool.SetMaxOpenConns(16)
+	return &DB{read: pool, write: pool, dialect: Postgres}, nil
+}
+
+// Dialect tells which database this is.
+func (d *DB) Dialect() Dialect { return d.dialect }
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("db: %s not reachable: %w", d.dialect, err)
+	}
+	return nil
+}
+
+// Close closes every connection.
+func (d *DB) Close() error {
+	err := d.write.Close()
+	if d.read != d.write {
+		err = errors.Join(err, d.read.Close())
+	}
+	return err
+}
+
+// Query runs a read query.
+func (d *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return d.read.QueryContext(ctx, query, args...)
+}
+
+// QueryRow runs a read query that returns at most one row.
+func (d *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return d.read.QueryRowContext(ctx, query, args...)
+}
+
+// Exec runs one write statement outside of a transaction.
+func (d *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return d.write.ExecContext(ctx, query, args...)
+}
+
+// Tx runs fn in a write transaction, committed when fn returns nil and rolled
+// back otherwise, so that a failed save leaves nothing half-written.
+func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("db: commit: %w", err)
+	}
+	return nil
+}
+
+// IsUniqueViolation reports whether err is a unique or primary key violation.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// IsForeignKeyViolation reports whether err is a foreign key violation.
+func IsForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23503"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	}
+	return false
+}

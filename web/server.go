@@ -1,0 +1,110 @@
+// Package web serves the node over HTTP: the HTML pages people use, the JSON
+// API, and the health checks. It calls the domain packages and holds no SQL.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/coopnet/coopnet/directory"
+)
+
+// Config is what the web server needs; cmd/coopnet fills it.
+type Config struct {
+	// BaseURL is the node's public URL, fixed at setup.
+	BaseURL *url.URL
+	Store   *directory.Store
+	Logger  *slog.Logger
+	// LoginAttemptsPerMinute limits login and setup attempts per client
+	// address (0 means 10).
+	LoginAttemptsPerMinute float64
+}
+
+// Server holds the web layer's dependencies.
+type Server struct {
+	cfg    Config
+	store  *directory.Store
+	log    *slog.Logger
+	pages  *pages
+	secure bool // cookies only over HTTPS when the node is served over HTTPS
+}
+
+// New returns the node's HTTP handler with every route.
+func New(cfg Config) (*echo.Echo, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.LoginAttemptsPerMinute == 0 {
+		cfg.LoginAttemptsPerMinute = 10
+	}
+	pg, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, pages: pg, secure: cfg.BaseURL.Scheme == "https"}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(middleware.RequestID())
+	e.Use(s.logRequests())
+	e.Use(middleware.Recover())
+	e.Use(middleware.BodyLimit("2M"))
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection:         "0",
+		ContentTypeNosniff:    "nosniff",
+		XFrameOptions:         "DENY",
+		ReferrerPolicy:        "same-origin",
+		ContentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+	}))
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	api := e.Group("/api/v1", s.apiAuth)
+	s.apiRoutes(api)
+
+	html := e.Group("", s.csrf(), s.loadSession)
+	s.pageRoutes(html)
+	return e, nil
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.DB().Ping(ctx); err != nil {
+		s.log.Warn("not ready", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// logRequests logs one line per request, with its id, at the end.
+func (s *Server) logRequests() echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogURI: true, LogMethod: true, LogLatency: true, LogRequestID: true,
+		HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+				slog.String("method", v.Method), slog.String("uri", v.URI), slog.Int("status", v.Status),
+				slog.Duration("latency", v.Latency), slog.String("request_id", v.RequestID))
+			return nil
+		},
+	})
+}
+
+func isAPI(c echo.Context) bool {
+	return strings.HasPrefix(c.Request().URL.Path, "/api/")
+}
