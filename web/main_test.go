@@ -1,0 +1,99 @@
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/coopnet/coopnet/directory"
+	"github.com/coopnet/coopnet/internal/testdb"
+)
+
+// testNode is a web server over a real SQLite store, set up with one coop and
+// its admin (password testPassword).
+type testNode struct {
+	e     *echo.Echo
+	store *directory.Store
+	coop  directory.Coop
+	admin directory.Member
+}
+
+const testPassword = "correct horse battery"
+
+func newTestNode(t *testing.T) *testNode {
+	t.Helper()
+	n := newEmptyNode(t)
+	c, m, err := n.store.Setup(context.Background(), directory.SetupInput{
+		CoopName: "Alpha Tech Coop", Slug: "alpha", AdminName: "Ada", AdminEmail: "ada@alpha.example", Password: testPassword,
+	}, "http://localhost:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.coop, n.admin = c, m
+	return n
+}
+
+// newEmptyNode is a node that has not been set up yet.
+func newEmptyNode(t *testing.T) *testNode {
+	t.Helper()
+	store := directory.NewStore(testdb.SQLite(t), bcrypt.MinCost)
+	base, _ := url.Parse("http://localhost:8080")
+	e, err := New(Config{BaseURL: base, Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LoginAttemptsPerMinute: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testNode{e: e, store: store}
+}
+
+// do sends a request through the whole handler stack and returns the recorder.
+func (n *testNode) do(t *testing.T, method, target string, body io.Reader, header http.Header) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, target, body)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	rec := httptest.NewRecorder()
+	n.e.ServeHTTP(rec, req)
+	return rec
+}
+
+// token creates a personal access token for m.
+func (n *testNode) token(t *testing.T, m directory.Member) string {
+	t.Helper()
+	_, secret, err := n.store.CreateToken(context.Background(), m.ID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+// session logs m in and returns the session cookie header value.
+func (n *testNode) session(t *testing.T, m directory.Member) string {
+	t.Helper()
+	secret, err := n.store.CreateSession(context.Background(), m.ID, sessionTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sessionCookie + "=" + secret
+}
+
+// postForm posts a form as a logged-in browser from this site would
+// (Sec-Fetch-Site: same-origin satisfies the CSRF check).
+func (n *testNode) postForm(t *testing.T, target string, form url.Values, cookie string) *httptest.ResponseRecorder {
+	t.Helper()
+	h := http.Header{}
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	h.Set("Sec-Fetch-Site", "same-origin")
+	if cookie != "" {
+		h.Set("Cookie", cookie)
+	}
+	return n.do(t, http.MethodPost, target, strings.NewReader(form.Encode()), h)
+}
