@@ -26,6 +26,9 @@ func scanCoop(row scanner) (Coop, error) {
 		&c.WorkerOwners, &c.Workers, &networks, &c.ContactEmail, &c.Capacity, &skills,
 		&c.CreatedAt, &c.UpdatedAt, &c.HasLogo)
 	c.RegionsServed, c.Languages, c.Networks, c.Skills = regions, langs, networks, skills
+	// SQLite hands times back in a zone of its own making; UTC keeps the two
+	// databases' values identical.
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, err
 }
 

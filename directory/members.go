@@ -155,8 +155,10 @@ func scanMember(row scanner) (Member, error) {
 	var m Member
 	var last sql.NullTime
 	err := row.Scan(&m.ID, &m.CoopID, &m.Email, &m.Name, &m.Role, &m.CreatedAt, &last)
+	m.CreatedAt = m.CreatedAt.UTC()
 	if last.Valid {
-		m.LastLoginAt = &last.Time
+		t := last.Time.UTC()
+		m.LastLoginAt = &t
 	}
 	return m, err
 }

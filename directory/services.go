@@ -19,6 +19,7 @@ func scanService(row scanner) (Service, error) {
 	err := row.Scan(&s.ID, &s.CoopID, &s.Title, &s.Description, &s.Category, &tags, &s.Pricing,
 		&min, &max, &s.Currency, &s.Active, &s.CreatedAt, &s.UpdatedAt)
 	s.Tags = tags
+	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
 	if min.Valid {
 		s.PriceMin = &min.Int64
 	}
