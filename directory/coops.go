@@ -32,18 +32,18 @@ func scanCoop(row scanner) (Coop, error) {
 	return c, err
 }
 
-// CountCoops returns how many coops the node hosts.
+// CountCoops returns how many coops the node hosts (peers' coops aside).
 func (s *Store) CountCoops(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM coops`).Scan(&n); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM coops WHERE domain = ''`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("directory: count coops: %w", err)
 	}
 	return n, nil
 }
 
-// ListCoops returns the node's coops by name.
+// ListCoops returns the coops hosted here, by name.
 func (s *Store) ListCoops(ctx context.Context) ([]Coop, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+coopColumns+` FROM coops c ORDER BY c.name, c.id`)
+	rows, err := s.db.Query(ctx, `SELECT `+coopColumns+` FROM coops c WHERE c.domain = '' ORDER BY c.name, c.id`)
 	if err != nil {
 		return nil, fmt.Errorf("directory: list coops: %w", err)
 	}
@@ -62,9 +62,9 @@ func (s *Store) ListCoops(ctx context.Context) ([]Coop, error) {
 	return out, nil
 }
 
-// CoopBySlug returns the coop with that slug, or ErrNotFound.
+// CoopBySlug returns the coop hosted here with that slug, or ErrNotFound.
 func (s *Store) CoopBySlug(ctx context.Context, slug string) (Coop, error) {
-	return s.coop(ctx, `c.slug = $1`, slug)
+	return s.coop(ctx, `c.domain = '' AND c.slug = $1`, slug)
 }
 
 // CoopByID returns the coop with that id, or ErrNotFound.
@@ -123,7 +123,7 @@ func (s *Store) UpdateCoop(ctx context.Context, c Coop) (Coop, error) {
 		region = $6, country = $7, regions_served = $8, remote_friendly = $9, languages = $10,
 		year_founded = $11, legal_form = $12, worker_owners = $13, workers = $14, networks = $15,
 		contact_email = $16, capacity = $17, skills = $18, updated_at = $19
-		WHERE slug = $1`,
+		WHERE domain = '' AND slug = $1`,
 		c.Slug, c.Name, c.Summary, c.Website, c.City, c.Region, c.Country,
 		list(c.RegionsServed), c.RemoteFriendly, list(c.Languages), c.YearFounded, c.LegalForm,
 		c.WorkerOwners, c.Workers, list(c.Networks), c.ContactEmail, string(c.Capacity), list(c.Skills), db.Now())
