@@ -64,6 +64,10 @@ func (s *Store) ListCoops(ctx context.Context) ([]Coop, error) {
 
 // CoopBySlug returns the coop hosted here with that slug, or ErrNotFound.
 func (s *Store) CoopBySlug(ctx context.Context, slug string) (Coop, error) {
+	// Anything that is not a slug is not looked up: URLs bring arbitrary bytes.
+	if !slugRE.MatchString(slug) {
+		return Coop{}, ErrNotFound
+	}
 	return s.coop(ctx, `c.domain = '' AND c.slug = $1`, slug)
 }
 

@@ -104,7 +104,14 @@ func (s *Store) IsSetUp(ctx context.Context) (bool, error) {
 	return ok, err
 }
 
-func normalEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// normalEmail lower-cases and trims an address; one that is not clean text
+// becomes "", which matches no member (and is refused where one is created).
+func normalEmail(s string) string {
+	if !validate.IsCleanText(s) {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(s))
+}
 
 func checkMember(e *validate.Errors, m Member, password string) {
 	validate.MaxLen(e, "name", m.Name, 100)

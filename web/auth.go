@@ -36,6 +36,7 @@ func (s *Server) csrf() echo.MiddlewareFunc {
 		CookieHTTPOnly: true,
 		CookieSecure:   s.secure,
 		CookieSameSite: http.SameSiteLaxMode,
+		Skipper:        isAPI, // the API authenticates with bearer tokens, which browsers never send on their own
 		ErrorHandler: func(err error, c echo.Context) error {
 			return echo.NewHTTPError(http.StatusForbidden, "this form has expired or did not come from this site: reload the page and try again")
 		},
@@ -43,8 +44,12 @@ func (s *Server) csrf() echo.MiddlewareFunc {
 }
 
 // loadSession puts the member of the session cookie, if valid, in the context.
+// The API ignores cookies: only tokens count there.
 func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if isAPI(c) {
+			return next(c)
+		}
 		if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
 			m, err := s.store.SessionMember(c.Request().Context(), ck.Value)
 			switch {
@@ -119,16 +124,16 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) apiAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		if h == "" {
+		if h == "" || !isAPI(c) {
 			return next(c)
 		}
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-			return echo.NewHTTPError(http.StatusUnauthorized, "the Authorization header must be: Bearer <token>")
+			return unauthorized(c, "the Authorization header must be: Bearer <token>")
 		}
 		m, err := s.store.TokenMember(c.Request().Context(), strings.TrimSpace(token))
 		if errors.Is(err, directory.ErrNotFound) {
-			return echo.NewHTTPError(http.StatusUnauthorized, "unknown or revoked token")
+			return unauthorized(c, "unknown or revoked token")
 		}
 		if err != nil {
 			return err
@@ -142,8 +147,13 @@ func (s *Server) apiAuth(next echo.HandlerFunc) echo.HandlerFunc {
 func apiMember(c echo.Context) (directory.Member, error) {
 	m, ok := currentMember(c)
 	if !ok {
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="coopnet"`)
-		return directory.Member{}, echo.NewHTTPError(http.StatusUnauthorized, "this needs a personal access token: Authorization: Bearer <token>")
+		return directory.Member{}, unauthorized(c, "this needs a personal access token: Authorization: Bearer <token>")
 	}
 	return m, nil
+}
+
+// unauthorized is a 401 that tells the client how to authenticate (RFC 6750).
+func unauthorized(c echo.Context, msg string) error {
+	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="coopnet"`)
+	return echo.NewHTTPError(http.StatusUnauthorized, msg)
 }

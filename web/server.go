@@ -69,11 +69,14 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 
-	api := e.Group("/api/v1", s.apiAuth)
-	s.apiRoutes(api)
-
-	html := e.Group("", s.csrf(), s.loadSession)
-	s.pageRoutes(html)
+	// Authentication and CSRF run for every request after routing, each
+	// skipping the paths it is not for: middleware given to a group would
+	// also add catch-all routes, turning 405 answers into 404s.
+	e.Use(s.apiAuth)
+	e.Use(s.csrf())
+	e.Use(s.loadSession)
+	s.apiRoutes(e.Group("/api/v1"))
+	s.pageRoutes(e.Group(""))
 	return e, nil
 }
 

@@ -82,7 +82,9 @@ func openSQLite(dataDir string) (*DB, error) {
 	params.Add("_pragma", "synchronous(NORMAL)")
 	params.Set("_txlock", "immediate")
 	params.Set("_time_format", "sqlite")
-	dsn := "file:" + path + "?" + params.Encode()
+	// A "file:" DSN is a SQLite URI: the path must be escaped, or a # or ? in
+	// the data directory's name would cut it short.
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + params.Encode()
 
 	write, err := sql.Open("sqlite", dsn)
 	if err != nil {

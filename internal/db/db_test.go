@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -151,5 +153,27 @@ func TestReadMigrationsRejectsBadNames(t *testing.T) {
 		if _, err := db.ReadMigrations(fstest.MapFS{name: {Data: []byte("SELECT 1")}}); err == nil {
 			t.Errorf("%s: want an error", name)
 		}
+	}
+}
+
+func TestSQLitePathWithURICharacters(t *testing.T) {
+	dir := t.TempDir() + "/odd #name? 100%"
+	ctx := context.Background()
+	d, err := db.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := migrations.Apply(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, db.SQLiteFile)); err != nil {
+		t.Fatalf("database not in the data directory: %v", err)
+	}
+}
+
+func TestOpenRejectsUnknownURL(t *testing.T) {
+	if _, err := db.Open(context.Background(), "mysql://x", t.TempDir()); err == nil {
+		t.Fatal("want an error for a non-postgres URL")
 	}
 }

@@ -65,11 +65,34 @@ func Required(e *Errors, field, value string, max int) {
 	MaxLen(e, field, value, max)
 }
 
-// MaxLen checks that value has at most max characters.
+// MaxLen checks that value has at most max characters and is clean text.
 func MaxLen(e *Errors, field, value string, max int) {
 	if utf8.RuneCountInString(value) > max {
 		e.Add(field, fmt.Sprintf("must be at most %d characters", max))
 	}
+	CleanText(e, field, value)
+}
+
+// CleanText refuses invalid UTF-8 and control characters other than tab and
+// line breaks: PostgreSQL refuses NUL in text, and the others only hide things.
+func CleanText(e *Errors, field, value string) {
+	if !utf8.ValidString(value) {
+		e.Add(field, "must be valid UTF-8 text")
+		return
+	}
+	for _, r := range value {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
+			e.Add(field, "must not contain control characters")
+			return
+		}
+	}
+}
+
+// IsCleanText reports whether CleanText would accept value.
+func IsCleanText(value string) bool {
+	var e Errors
+	CleanText(&e, "", value)
+	return len(e) == 0
 }
 
 // Email checks a plain e-mail address (no display name).
@@ -157,6 +180,7 @@ func Tags(e *Errors, field string, values []string, max, maxLen int) []string {
 		if utf8.RuneCountInString(v) > maxLen {
 			e.Add(field, fmt.Sprintf("each entry must be at most %d characters", maxLen))
 		}
+		CleanText(e, field, v)
 	}
 	return out
 }

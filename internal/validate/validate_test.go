@@ -31,6 +31,11 @@ func TestChecks(t *testing.T) {
 		{"currency bad", func(e *Errors) { Currency(e, "f", "XYZ1") }, true},
 		{"one of", func(e *Errors) { OneOf(e, "f", "b", []string{"a"}) }, true},
 		{"tags too many", func(e *Errors) { Tags(e, "f", []string{"a", "b", "c"}, 2, 10) }, true},
+		{"nul", func(e *Errors) { MaxLen(e, "f", "a\x00b", 10) }, true},
+		{"escape char", func(e *Errors) { Required(e, "f", "a\x1bb", 10) }, true},
+		{"bad utf8", func(e *Errors) { MaxLen(e, "f", "a\xffb", 10) }, true},
+		{"newlines ok", func(e *Errors) { MaxLen(e, "f", "a\r\n\tb", 10) }, false},
+		{"nul in tag", func(e *Errors) { Tags(e, "f", []string{"a\x00"}, 2, 10) }, true},
 		{"tag too long", func(e *Errors) { Tags(e, "f", []string{"abcdef"}, 2, 5) }, true},
 	}
 	for _, tt := range tests {
