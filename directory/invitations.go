@@ -93,7 +93,7 @@ func (s *Store) AcceptInvitation(ctx context.Context, secret, name, password str
 	}
 	m := Member{CoopID: inv.CoopID, Email: inv.Email, Name: name, Role: inv.Role}
 	var e validate.Errors
-	checkMember(&e, m, password)
+	checkMember(&e, "name", m, password)
 	if err := e.Err(); err != nil {
 		return Member{}, err
 	}

@@ -46,6 +46,8 @@ func (m Member) IsAdmin() bool { return m.Role == RoleAdmin }
 const SettingBaseURL = "base_url"
 
 // SetupInput is what it takes to set up a node: its first coop and admin.
+// Validation errors name the fields coop_name, slug, admin_name, email and
+// password.
 type SetupInput struct {
 	CoopName   string
 	Slug       string
@@ -57,15 +59,21 @@ type SetupInput struct {
 // Setup creates the node's first coop and its first admin, and fixes the node's
 // base URL. It fails with ErrAlreadySetUp once the node has a coop.
 func (s *Store) Setup(ctx context.Context, in SetupInput, baseURL string) (Coop, Member, error) {
+	// Errors are keyed by the setup form's field names.
 	var e validate.Errors
 	c := Coop{Slug: strings.TrimSpace(in.Slug), Name: in.CoopName, Capacity: CapacityOpen}
 	if err := c.Normalize(); err != nil {
 		var ve *validate.Error
 		errors.As(err, &ve)
-		e = ve.Fields
+		for k, v := range ve.Fields {
+			if k == "name" {
+				k = "coop_name"
+			}
+			e.Add(k, v)
+		}
 	}
 	m := Member{Name: strings.TrimSpace(in.AdminName), Email: normalEmail(in.AdminEmail), Role: RoleAdmin}
-	checkMember(&e, m, in.Password)
+	checkMember(&e, "admin_name", m, in.Password)
 	if err := e.Err(); err != nil {
 		return Coop{}, Member{}, err
 	}
@@ -113,8 +121,8 @@ func normalEmail(s string) string {
 	return strings.ToLower(strings.TrimSpace(s))
 }
 
-func checkMember(e *validate.Errors, m Member, password string) {
-	validate.MaxLen(e, "name", m.Name, 100)
+func checkMember(e *validate.Errors, nameField string, m Member, password string) {
+	validate.MaxLen(e, nameField, m.Name, 100)
 	validate.Required(e, "email", m.Email, 254)
 	validate.Email(e, "email", m.Email)
 	CheckPassword(e, "password", password)

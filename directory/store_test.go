@@ -50,7 +50,7 @@ func TestSetup(t *testing.T) {
 		}
 		_, _, err := s.Setup(ctx, directory.SetupInput{CoopName: "", Slug: "Bad Slug", AdminEmail: "x", Password: "short"}, "http://x")
 		fe := fieldErrors(t, err)
-		for _, f := range []string{"name", "slug", "email", "password"} {
+		for _, f := range []string{"coop_name", "slug", "email", "password"} {
 			if fe[f] == "" {
 				t.Errorf("no error for %s in %v", f, fe)
 			}

@@ -26,16 +26,18 @@ func statusOf(err error) (int, string, map[string]string) {
 	switch {
 	case errors.As(err, &ve):
 		return http.StatusBadRequest, "invalid input", ve.Fields
-	case errors.Is(err, directory.ErrNotFound):
-		return http.StatusNotFound, "not found", nil
-	case errors.Is(err, directory.ErrConflict), errors.Is(err, directory.ErrAlreadySetUp), errors.Is(err, directory.ErrLastAdmin):
-		return http.StatusConflict, trimPrefix(err.Error()), nil
 	case errors.As(err, &he):
+		// Before the sentinels: an HTTPError wrapping ErrNotFound carries
+		// its own, more specific message.
 		msg := http.StatusText(he.Code)
 		if m, ok := he.Message.(string); ok && m != "" {
 			msg = m
 		}
 		return he.Code, msg, nil
+	case errors.Is(err, directory.ErrNotFound):
+		return http.StatusNotFound, "not found", nil
+	case errors.Is(err, directory.ErrConflict), errors.Is(err, directory.ErrAlreadySetUp), errors.Is(err, directory.ErrLastAdmin):
+		return http.StatusConflict, trimPrefix(err.Error()), nil
 	}
 	return http.StatusInternalServerError, "something went wrong on our side; it has been logged", nil
 }
