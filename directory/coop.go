@@ -63,28 +63,32 @@ func values(opts []Option) []string {
 
 // Coop is a cooperative's public profile.
 type Coop struct {
-	ID             int64     `json:"-"`
-	Slug           string    `json:"slug"`
-	Name           string    `json:"name"`
-	Summary        string    `json:"summary"`
-	Website        string    `json:"website"`
-	City           string    `json:"city"`
-	Region         string    `json:"region"`
-	Country        string    `json:"country"`
-	RegionsServed  []string  `json:"regions_served"`
-	RemoteFriendly bool      `json:"remote_friendly"`
-	Languages      []string  `json:"languages"`
-	YearFounded    int       `json:"year_founded,omitempty"`
-	LegalForm      string    `json:"legal_form"`
-	WorkerOwners   int       `json:"worker_owners"`
-	Workers        int       `json:"workers"`
-	Networks       []string  `json:"networks"`
-	ContactEmail   string    `json:"contact_email"`
-	Capacity       Capacity  `json:"capacity"`
-	Skills         []string  `json:"skills"`
-	HasLogo        bool      `json:"-"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	ID             int64    `json:"-"`
+	Slug           string   `json:"slug"`
+	Name           string   `json:"name"`
+	Summary        string   `json:"summary"`
+	Website        string   `json:"website"`
+	City           string   `json:"city"`
+	Region         string   `json:"region"`
+	Country        string   `json:"country"`
+	RegionsServed  []string `json:"regions_served"`
+	RemoteFriendly bool     `json:"remote_friendly"`
+	Languages      []string `json:"languages"`
+	YearFounded    int      `json:"year_founded,omitempty"`
+	LegalForm      string   `json:"legal_form"`
+	WorkerOwners   int      `json:"worker_owners"`
+	Workers        int      `json:"workers"`
+	Networks       []string `json:"networks"`
+	ContactEmail   string   `json:"contact_email"`
+	Capacity       Capacity `json:"capacity"`
+	Skills         []string `json:"skills"`
+	// ApproveFollowers makes each new follower wait for an admin's approval.
+	ApproveFollowers bool `json:"approve_followers"`
+	// Discoverable lets other nodes list the coop in their directories.
+	Discoverable bool      `json:"discoverable"`
+	HasLogo      bool      `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,38}[a-z0-9]$`)

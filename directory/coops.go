@@ -13,7 +13,7 @@ import (
 const coopColumns = `c.id, c.slug, c.name, c.summary, c.website, c.city, c.region, c.country,
 	c.regions_served, c.remote_friendly, c.languages, c.year_founded, c.legal_form,
 	c.worker_owners, c.workers, c.networks, c.contact_email, c.capacity, c.skills,
-	c.created_at, c.updated_at,
+	c.approve_followers, c.discoverable, c.created_at, c.updated_at,
 	EXISTS (SELECT 1 FROM coop_logos l WHERE l.coop_id = c.id)`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -24,7 +24,7 @@ func scanCoop(row scanner) (Coop, error) {
 	err := row.Scan(&c.ID, &c.Slug, &c.Name, &c.Summary, &c.Website, &c.City, &c.Region, &c.Country,
 		&regions, &c.RemoteFriendly, &langs, &c.YearFounded, &c.LegalForm,
 		&c.WorkerOwners, &c.Workers, &networks, &c.ContactEmail, &c.Capacity, &skills,
-		&c.CreatedAt, &c.UpdatedAt, &c.HasLogo)
+		&c.ApproveFollowers, &c.Discoverable, &c.CreatedAt, &c.UpdatedAt, &c.HasLogo)
 	c.RegionsServed, c.Languages, c.Networks, c.Skills = regions, langs, networks, skills
 	// SQLite hands times back in a zone of its own making; UTC keeps the two
 	// databases' values identical.
@@ -91,12 +91,13 @@ func insertCoop(ctx context.Context, tx *sql.Tx, c *Coop) error {
 	now := db.Now()
 	err := tx.QueryRowContext(ctx, `INSERT INTO coops (slug, name, summary, website, city, region, country,
 		regions_served, remote_friendly, languages, year_founded, legal_form, worker_owners, workers,
-		networks, contact_email, capacity, skills, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
+		networks, contact_email, capacity, skills, approve_followers, discoverable, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $20, $21, $19, $19)
 		RETURNING id`,
 		c.Slug, c.Name, c.Summary, c.Website, c.City, c.Region, c.Country,
 		list(c.RegionsServed), c.RemoteFriendly, list(c.Languages), c.YearFounded, c.LegalForm,
 		c.WorkerOwners, c.Workers, list(c.Networks), c.ContactEmail, string(c.Capacity), list(c.Skills), now,
+		c.ApproveFollowers, c.Discoverable,
 	).Scan(&c.ID)
 	if db.IsUniqueViolation(err) {
 		return fmt.Errorf("%w: a coop with slug %q", ErrConflict, c.Slug)
@@ -123,21 +124,38 @@ func (s *Store) UpdateCoop(ctx context.Context, c Coop) (Coop, error) {
 	if err := c.Normalize(); err != nil {
 		return Coop{}, err
 	}
-	res, err := s.db.Exec(ctx, `UPDATE coops SET name = $2, summary = $3, website = $4, city = $5,
-		region = $6, country = $7, regions_served = $8, remote_friendly = $9, languages = $10,
-		year_founded = $11, legal_form = $12, worker_owners = $13, workers = $14, networks = $15,
-		contact_email = $16, capacity = $17, skills = $18, updated_at = $19
-		WHERE domain = '' AND slug = $1`,
-		c.Slug, c.Name, c.Summary, c.Website, c.City, c.Region, c.Country,
-		list(c.RegionsServed), c.RemoteFriendly, list(c.Languages), c.YearFounded, c.LegalForm,
-		c.WorkerOwners, c.Workers, list(c.Networks), c.ContactEmail, string(c.Capacity), list(c.Skills), db.Now())
+	var out Coop
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `UPDATE coops SET name = $2, summary = $3, website = $4, city = $5,
+			region = $6, country = $7, regions_served = $8, remote_friendly = $9, languages = $10,
+			year_founded = $11, legal_form = $12, worker_owners = $13, workers = $14, networks = $15,
+			contact_email = $16, capacity = $17, skills = $18, updated_at = $19,
+			approve_followers = $20, discoverable = $21
+			WHERE domain = '' AND slug = $1 RETURNING id`,
+			c.Slug, c.Name, c.Summary, c.Website, c.City, c.Region, c.Country,
+			list(c.RegionsServed), c.RemoteFriendly, list(c.Languages), c.YearFounded, c.LegalForm,
+			c.WorkerOwners, c.Workers, list(c.Networks), c.ContactEmail, string(c.Capacity), list(c.Skills), db.Now(),
+			c.ApproveFollowers, c.Discoverable).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("directory: update coop: %w", err)
+		}
+		return s.coopChanged(ctx, tx, id, &out)
+	})
+	return out, err
+}
+
+// coopChanged reads the coop back inside tx and tells the hooks.
+func (s *Store) coopChanged(ctx context.Context, tx *sql.Tx, id int64, out *Coop) error {
+	c, err := coopTx(ctx, tx, id)
 	if err != nil {
-		return Coop{}, fmt.Errorf("directory: update coop: %w", err)
+		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return Coop{}, ErrNotFound
-	}
-	return s.CoopBySlug(ctx, c.Slug)
+	*out = c
+	return s.notify(ctx, tx, Change{Kind: CoopUpdated, Coop: c})
 }
 
 // MaxLogoBytes is the largest logo accepted.
@@ -153,16 +171,19 @@ type Logo struct {
 // SetLogo stores the coop's logo, replacing any earlier one. Callers check the
 // image (see CheckLogo) first.
 func (s *Store) SetLogo(ctx context.Context, coopID int64, contentType string, data []byte) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO coop_logos (coop_id, content_type, data, updated_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (coop_id) DO UPDATE SET content_type = excluded.content_type, data = excluded.data, updated_at = excluded.updated_at`,
-		coopID, contentType, data, db.Now())
-	if db.IsForeignKeyViolation(err) {
-		return ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("directory: save logo: %w", err)
-	}
-	return nil
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO coop_logos (coop_id, content_type, data, updated_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (coop_id) DO UPDATE SET content_type = excluded.content_type, data = excluded.data, updated_at = excluded.updated_at`,
+			coopID, contentType, data, db.Now())
+		if db.IsForeignKeyViolation(err) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("directory: save logo: %w", err)
+		}
+		var c Coop
+		return s.coopChanged(ctx, tx, coopID, &c)
+	})
 }
 
 // Logo returns the coop's logo, or ErrNotFound.
@@ -181,8 +202,15 @@ func (s *Store) Logo(ctx context.Context, coopID int64) (Logo, error) {
 
 // DeleteLogo removes the coop's logo.
 func (s *Store) DeleteLogo(ctx context.Context, coopID int64) error {
-	if _, err := s.db.Exec(ctx, `DELETE FROM coop_logos WHERE coop_id = $1`, coopID); err != nil {
-		return fmt.Errorf("directory: delete logo: %w", err)
-	}
-	return nil
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM coop_logos WHERE coop_id = $1`, coopID)
+		if err != nil {
+			return fmt.Errorf("directory: delete logo: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		var c Coop
+		return s.coopChanged(ctx, tx, coopID, &c)
+	})
 }

@@ -61,7 +61,7 @@ type SetupInput struct {
 func (s *Store) Setup(ctx context.Context, in SetupInput, baseURL string) (Coop, Member, error) {
 	// Errors are keyed by the setup form's field names.
 	var e validate.Errors
-	c := Coop{Slug: strings.TrimSpace(in.Slug), Name: in.CoopName, Capacity: CapacityOpen}
+	c := Coop{Slug: strings.TrimSpace(in.Slug), Name: in.CoopName, Capacity: CapacityOpen, Discoverable: true}
 	if err := c.Normalize(); err != nil {
 		var ve *validate.Error
 		errors.As(err, &ve)

@@ -69,22 +69,23 @@ func (s *Store) CreateService(ctx context.Context, coopID int64, svc Service) (S
 	if err := svc.Normalize(); err != nil {
 		return Service{}, err
 	}
-	now := db.Now()
+	var out Service
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO services (coop_id, title, description, category, tags,
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO services (coop_id, title, description, category, tags,
 			pricing, price_min, price_max, currency, active, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
 			coopID, svc.Title, svc.Description, svc.Category, list(svc.Tags), svc.Pricing,
-			svc.PriceMin, svc.PriceMax, svc.Currency, svc.Active, now).Scan(&svc.ID)
+			svc.PriceMin, svc.PriceMax, svc.Currency, svc.Active, db.Now()).Scan(&id)
+		if db.IsForeignKeyViolation(err) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("directory: create service: %w", err)
+		}
+		return s.serviceChanged(ctx, tx, ServiceCreated, coopID, id, &out)
 	})
-	if db.IsForeignKeyViolation(err) {
-		return Service{}, ErrNotFound
-	}
-	if err != nil {
-		return Service{}, fmt.Errorf("directory: create service: %w", err)
-	}
-	svc.CoopID, svc.CreatedAt, svc.UpdatedAt = coopID, now, now
-	return svc, nil
+	return out, err
 }
 
 // UpdateService saves the service with svc's id and coop.
@@ -92,28 +93,53 @@ func (s *Store) UpdateService(ctx context.Context, svc Service) (Service, error)
 	if err := svc.Normalize(); err != nil {
 		return Service{}, err
 	}
-	res, err := s.db.Exec(ctx, `UPDATE services SET title = $3, description = $4, category = $5, tags = $6,
-		pricing = $7, price_min = $8, price_max = $9, currency = $10, active = $11, updated_at = $12
-		WHERE coop_id = $1 AND id = $2`,
-		svc.CoopID, svc.ID, svc.Title, svc.Description, svc.Category, list(svc.Tags), svc.Pricing,
-		svc.PriceMin, svc.PriceMax, svc.Currency, svc.Active, db.Now())
-	if err != nil {
-		return Service{}, fmt.Errorf("directory: update service: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return Service{}, ErrNotFound
-	}
-	return s.Service(ctx, svc.CoopID, svc.ID)
+	var out Service
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE services SET title = $3, description = $4, category = $5, tags = $6,
+			pricing = $7, price_min = $8, price_max = $9, currency = $10, active = $11, updated_at = $12
+			WHERE coop_id = $1 AND id = $2`,
+			svc.CoopID, svc.ID, svc.Title, svc.Description, svc.Category, list(svc.Tags), svc.Pricing,
+			svc.PriceMin, svc.PriceMax, svc.Currency, svc.Active, db.Now())
+		if err != nil {
+			return fmt.Errorf("directory: update service: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return s.serviceChanged(ctx, tx, ServiceUpdated, svc.CoopID, svc.ID, &out)
+	})
+	return out, err
 }
 
 // DeleteService removes one of a coop's services.
 func (s *Store) DeleteService(ctx context.Context, coopID, id int64) error {
-	res, err := s.db.Exec(ctx, `DELETE FROM services WHERE coop_id = $1 AND id = $2`, coopID, id)
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		svc, err := serviceTx(ctx, tx, coopID, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM services WHERE coop_id = $1 AND id = $2`, coopID, id); err != nil {
+			return fmt.Errorf("directory: delete service: %w", err)
+		}
+		c, err := coopTx(ctx, tx, coopID)
+		if err != nil {
+			return err
+		}
+		return s.notify(ctx, tx, Change{Kind: ServiceDeleted, Coop: c, Service: svc})
+	})
+}
+
+// serviceChanged reads the service and its coop back inside tx and tells the
+// hooks.
+func (s *Store) serviceChanged(ctx context.Context, tx *sql.Tx, kind ChangeKind, coopID, id int64, out *Service) error {
+	svc, err := serviceTx(ctx, tx, coopID, id)
 	if err != nil {
-		return fmt.Errorf("directory: delete service: %w", err)
+		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
+	c, err := coopTx(ctx, tx, coopID)
+	if err != nil {
+		return err
 	}
-	return nil
+	*out = svc
+	return s.notify(ctx, tx, Change{Kind: kind, Coop: c, Service: svc})
 }

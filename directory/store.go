@@ -22,6 +22,7 @@ var (
 type Store struct {
 	db         *db.DB
 	bcryptCost int
+	hooks      []ChangeHook
 }
 
 // NewStore returns a store over d. bcryptCost is the cost of password hashes

@@ -34,6 +34,10 @@ CREATE TABLE coops (
 	contact_email TEXT NOT NULL DEFAULT '',
 	capacity TEXT NOT NULL DEFAULT 'open',
 	skills TEXT NOT NULL DEFAULT '[]',
+	-- Federation choices: approve each follower by hand; be listed in
+	-- directories (ActivityPub discoverable and Mastodon's indexable).
+	approve_followers BOOLEAN NOT NULL DEFAULT FALSE,
+	discoverable BOOLEAN NOT NULL DEFAULT TRUE,
 	created_at TIMESTAMP NOT NULL,
 	updated_at TIMESTAMP NOT NULL,
 	UNIQUE (domain, slug)
