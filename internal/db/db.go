@@ -187,3 +187,7 @@ func IsForeignKeyViolation(err error) bool {
 	}
 	return false
 }
+
+// WriteSQL returns the pool writes go through (on SQLite, its one connection),
+// for libraries that need a *sql.DB of their own, such as the job queue.
+func (d *DB) WriteSQL() *sql.DB { return d.write }
