@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// findChromium returns the path of a Chromium or Chrome binary, or "".
+func findChromium() string {
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// newBrowser starts a headless Chromium with a profile of its own. Without a
+// browser the test is skipped on a developer's machine, and fails where one is
+// required (COOPNET_REQUIRE_BROWSER=1, which .ci/run sets, or CI): CI must never
+// pass because the browser test quietly did not run.
+func newBrowser(t *testing.T, ctx context.Context) context.Context {
+	t.Helper()
+	path := findChromium()
+	if path == "" {
+		if os.Getenv("COOPNET_REQUIRE_BROWSER") == "1" || os.Getenv("CI") != "" {
+			t.Fatal("Chromium not found, and the browser test is required here (install Debian's chromium package)")
+		}
+		t.Skip("Chromium not found: browser test skipped (install Debian's chromium package to run it)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox cannot start
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start Chromium (%s): %v", path, err)
+	}
+	return bctx
+}
+
+// TestBrowserSetupEditProfileAndSeeItPublic walks the first use of a node in a
+// real browser: the setup page, the profile form, logging out, and the public
+// profile page as a visitor sees it.
+func TestBrowserSetupEditProfileAndSeeItPublic(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := newBrowser(t, ctx)
+	n := startServe(t, nil, "--data-dir", t.TempDir())
+
+	// The first visit goes to the setup page.
+	browse(t, b, "setup",
+		chromedp.Navigate(n.url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#f-coop_name`)),
+	)
+	location := value(t, b, "location", chromedp.Location())
+	if !strings.HasSuffix(location, "/setup") {
+		t.Fatalf("the first visit went to %s, want /setup", location)
+	}
+	browse(t, b, "fill in the setup form",
+		chromedp.SendKeys(chromedp.CSS(`#f-coop_name`), "Alpha Tech Coop"),
+		chromedp.SendKeys(chromedp.CSS(`#f-slug`), "alpha"),
+		chromedp.SendKeys(chromedp.CSS(`#f-admin_name`), "Ada Lovelace"),
+		chromedp.SendKeys(chromedp.CSS(`#f-email`), "ada@alpha.example"),
+		chromedp.SendKeys(chromedp.CSS(`#f-password`), testPassword),
+		chromedp.SendKeys(chromedp.CSS(`#f-password_confirm`), testPassword),
+		chromedp.Click(chromedp.CSS(`form[action="/setup"] button[type="submit"]`)),
+		// Setting up logs the admin in and opens the profile form.
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/manage/profile"] #f-summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"] button`)),
+	)
+	location = value(t, b, "location", chromedp.Location())
+	if !strings.Contains(location, "/manage/profile") {
+		t.Fatalf("after setup the browser is at %s, want /manage/profile", location)
+	}
+
+	const summary = "We build **accessible** websites for nonprofits."
+	browse(t, b, "edit the profile",
+		chromedp.SendKeys(chromedp.CSS(`#f-summary`), summary),
+		chromedp.SendKeys(chromedp.CSS(`#f-city`), "Lisbon"),
+		chromedp.SendKeys(chromedp.CSS(`#f-country`), "pt"),
+		chromedp.SendKeys(chromedp.CSS(`#f-skills`), "Drupal, CiviCRM, accessibility"),
+		chromedp.Click(chromedp.CSS(`form[action="/manage/profile"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
+	)
+	location = value(t, b, "location", chromedp.Location())
+	if !strings.Contains(location, "done=saved") {
+		t.Fatalf("after saving the browser is at %s, want the saved notice", location)
+	}
+
+	browse(t, b, "log out",
+		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/login"]`)),
+	)
+
+	browse(t, b, "public profile",
+		chromedp.Navigate(n.url+"/coops/alpha"),
+		chromedp.WaitVisible(chromedp.CSS(`main h1`)),
+	)
+	page := value(t, b, "page text", chromedp.Text(chromedp.CSS(`main`)))
+	editLinks := value(t, b, "member controls",
+		chromedp.Evaluate[int](`document.querySelectorAll('a[href="/manage/profile"], form[action="/logout"]').length`))
+	for _, want := range []string{"Alpha Tech Coop", "We build accessible websites for nonprofits.", "Lisbon", "Portugal", "Drupal", "CiviCRM", "accessibility"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the public page does not show %q; it reads:\n%s", want, page)
+		}
+	}
+	if editLinks != 0 {
+		t.Errorf("a visitor sees %d member controls on the public page", editLinks)
+	}
+}
+
+// browse runs browser actions, naming the step when one fails.
+func browse(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+}
+
+// value runs one browser action that reads something from the page.
+func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatalf("read %s: %v", what, err)
+	}
+	return v
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/coopnet/coopnet/directory"
+	"github.com/coopnet/coopnet/internal/db"
+	"github.com/coopnet/coopnet/web"
+)
+
+// Timeouts of the HTTP server. A slow or stalled client must not hold a
+// connection (and a goroutine) for ever; the limits are well above what a
+// person on a slow phone connection needs for a page or a logo upload.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	// shutdownTimeout bounds the wait for requests in flight after SIGINT or
+	// SIGTERM; service managers kill after about 90 s anyway.
+	shutdownTimeout = 20 * time.Second
+)
+
+// serveConfig is the validated configuration of `coopnet serve`.
+type serveConfig struct {
+	storage
+	listen        string
+	loginAttempts float64
+	log           *slog.Logger
+}
+
+func setupServe(f *flagSet) func(context.Context, *app) error {
+	listen := f.add("listen", "COOPNET_LISTEN", "127.0.0.1:8080", "ADDR",
+		"address and port to listen on; 0.0.0.0:8080 or :8080 listens on every interface")
+	st := addStorageFlags(f)
+	lf := addLogFlags(f)
+	logins := f.add("login-attempts-per-minute", "COOPNET_LOGIN_ATTEMPTS_PER_MINUTE", "10", "N",
+		"login and setup attempts allowed per client address and minute")
+	return func(ctx context.Context, a *app) error {
+		cfg, err := serveConfigFrom(a, listen, st, lf, logins)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg)
+	}
+}
+
+func serveConfigFrom(a *app, listen *option, st storageFlags, lf logFlags, logins *option) (serveConfig, error) {
+	s, err := st.validate()
+	if err != nil {
+		return serveConfig{}, err
+	}
+	if err := checkListen(listen); err != nil {
+		return serveConfig{}, err
+	}
+	log, err := lf.logger(a.stderr)
+	if err != nil {
+		return serveConfig{}, err
+	}
+	n, err := positiveFloat(logins)
+	if err != nil {
+		return serveConfig{}, err
+	}
+	return serveConfig{storage: s, listen: listen.value, loginAttempts: n, log: log}, nil
+}
+
+// serve runs the node until ctx is cancelled. It takes the port first, so that
+// a taken port is reported before any database work, and logs "serving" only
+// once the node can answer.
+func serve(ctx context.Context, cfg serveConfig) error {
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.listen)
+	if err != nil {
+		return usageErrorf("cannot listen on %s: %v", cfg.listen, innerError(err))
+	}
+	defer ln.Close() // a no-op once the server has closed it
+
+	d, applied, err := openDatabase(ctx, cfg.storage)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if len(applied) > 0 {
+		cfg.log.Info("database schema migrated", "database", string(d.Dialect()), "applied", applied)
+	}
+	store := directory.NewStore(d, 0)
+
+	handler, err := web.New(web.Config{BaseURL: cfg.baseURL, Store: store, Logger: cfg.log, LoginAttemptsPerMinute: cfg.loginAttempts})
+	if err != nil {
+		return fmt.Errorf("start the web server: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(cfg.log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	cfg.log.Info("coopnet is serving", "url", cfg.baseURL.String(), "listen", ln.Addr().String(),
+		"database", string(d.Dialect()), "version", version())
+
+	select {
+	case err := <-served:
+		return &runtimeError{fmt.Errorf("serve: %w", err)}
+	case <-ctx.Done():
+	}
+	cfg.log.Info("shutting down", "timeout", shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return &runtimeError{fmt.Errorf("shutdown: %w", err)}
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return &runtimeError{fmt.Errorf("serve: %w", err)}
+	}
+	cfg.log.Info("stopped")
+	return nil
+}
+
+// openTimeout bounds opening the database: a PostgreSQL host that drops
+// packets would otherwise keep the command waiting with no word.
+const openTimeout = 15 * time.Second
+
+// openDatabase opens the database, applies the migrations it lacks and checks
+// that the node was set up with this base URL. It returns the migrations it
+// applied.
+func openDatabase(ctx context.Context, s storage) (*db.DB, []string, error) {
+	octx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	d, err := db.Open(octx, s.databaseURL, s.dataDir)
+	if err != nil {
+		return nil, nil, usageErrorf("cannot open the database: %v", err)
+	}
+	applied, err := applyMigrations(ctx, d)
+	if err == nil {
+		err = checkBaseURL(ctx, d, s.baseURL)
+	}
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return d, applied, nil
+}
+
+// checkBaseURL refuses a base URL other than the one the node was set up with.
+// ActivityPub ids, profile links and tokens handed to peers are built from it:
+// serving under another URL would orphan every id already published.
+func checkBaseURL(ctx context.Context, d *db.DB, configured *url.URL) error {
+	stored, ok, err := d.Setting(ctx, directory.SettingBaseURL)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nil
+	}
+	if sameBaseURL(stored, configured) {
+		return nil
+	}
+	return usageErrorf("this node was set up with the base URL %s, not %s: the ids of everything it publishes are built from that URL, so it cannot change; start with --base-url %s (or COOPNET_BASE_URL)",
+		stored, configured, stored)
+}
+
+// innerError drops the operation and address that net errors repeat, since the
+// message around it already names them.
+func innerError(err error) error {
+	if inner := errors.Unwrap(err); inner != nil {
+		return inner
+	}
+	return err
+}
