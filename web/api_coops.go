@@ -49,6 +49,10 @@ type apiCoopInput struct {
 	ContactEmail   apiField[string]             `json:"contact_email"`
 	Capacity       apiField[directory.Capacity] `json:"capacity"`
 	Skills         apiField[[]string]           `json:"skills"`
+	// ApproveFollowers and Discoverable are booleans like RemoteFriendly:
+	// PUT without them sets them to false, PATCH without them keeps them.
+	ApproveFollowers apiField[bool] `json:"approve_followers"`
+	Discoverable     apiField[bool] `json:"discoverable"`
 
 	// Read-only fields are accepted and ignored, so that a coop read with GET
 	// can be changed and sent back with PUT as it is.
@@ -83,6 +87,8 @@ func (in apiCoopInput) apply(c *directory.Coop) error {
 	apiSet(&c.ContactEmail, in.ContactEmail)
 	apiSet(&c.Capacity, in.Capacity)
 	apiSet(&c.Skills, in.Skills)
+	apiSet(&c.ApproveFollowers, in.ApproveFollowers)
+	apiSet(&c.Discoverable, in.Discoverable)
 	return nil
 }
 
@@ -108,7 +114,9 @@ func (s *Server) apiGetCoop(c echo.Context) error {
 	return c.JSON(http.StatusOK, s.apiCoopOut(coop))
 }
 
-// apiPutCoop replaces the whole editable profile: fields left out are cleared.
+// apiPutCoop replaces the whole editable profile: fields left out are cleared,
+// and booleans left out (remote_friendly, approve_followers, discoverable) are
+// false.
 func (s *Server) apiPutCoop(c echo.Context) error {
 	return s.apiUpdateCoop(c, func(cur directory.Coop) directory.Coop {
 		return directory.Coop{ID: cur.ID, Slug: cur.Slug}

@@ -116,7 +116,7 @@ func TestAPIListAndGetCoops(t *testing.T) {
 
 	alpha := apiRead[map[string]any](t, n.apiCall(t, http.MethodGet, "/api/v1/coops/alpha", "", ""), http.StatusOK)
 	want := map[string]any{
-		"slug": "alpha", "name": "Alpha Tech Coop", "capacity": "open",
+		"slug": "alpha", "name": "Alpha Tech Coop", "capacity": "open", "approve_followers": false, "discoverable": true,
 		"url": "http://localhost:8080/coops/alpha", "handle": "alpha@localhost:8080",
 	}
 	for k, v := range want {
@@ -141,7 +141,7 @@ func TestAPIListAndGetCoops(t *testing.T) {
 func TestAPIPutCoopReplacesProfile(t *testing.T) {
 	n := newTestNode(t)
 	tok := n.token(t, n.admin)
-	patch := `{"summary":"We build websites.","city":"Lyon","skills":["go","sql"]}`
+	patch := `{"summary":"We build websites.","city":"Lyon","skills":["go","sql"],"approve_followers":true,"discoverable":true}`
 	apiRead[apiCoopJSON](t, n.apiCall(t, http.MethodPatch, "/api/v1/coops/alpha", patch, tok), http.StatusOK)
 
 	put := `{"slug":"alpha","name":"Alpha Two","country":"de","languages":["de","EN"],"capacity":"limited","year_founded":2015}`
@@ -154,8 +154,17 @@ func TestAPIPutCoopReplacesProfile(t *testing.T) {
 		if !reflect.DeepEqual(c.Languages, []string{"de", "en"}) {
 			t.Errorf("languages = %q, want canonical tags", c.Languages)
 		}
-		if c.Summary != "" || c.City != "" || len(c.Skills) != 0 {
+		if c.Summary != "" || c.City != "" || len(c.Skills) != 0 || c.ApproveFollowers || c.Discoverable {
 			t.Errorf("PUT kept fields it was not sent: %+v", c)
+		}
+	}
+
+	put = `{"name":"Alpha Two","approve_followers":true,"discoverable":true}`
+	got = apiRead[apiCoopJSON](t, n.apiCall(t, http.MethodPut, "/api/v1/coops/alpha", put, tok), http.StatusOK)
+	stored = n.apiStoredCoop(t, "alpha")
+	for _, c := range []directory.Coop{got.Coop, stored} {
+		if !c.ApproveFollowers || !c.Discoverable {
+			t.Errorf("PUT did not set approve_followers and discoverable: %+v", c)
 		}
 	}
 }
@@ -168,11 +177,18 @@ func TestAPIPutCoopAcceptsWhatGetReturns(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
+	if doc["approve_followers"] != false || doc["discoverable"] != true {
+		t.Fatalf("GET approve_followers %v, discoverable %v; want false and true", doc["approve_followers"], doc["discoverable"])
+	}
 	doc["city"] = "Porto"
+	doc["approve_followers"] = true
 	body, _ := json.Marshal(doc)
 	got := apiRead[apiCoopJSON](t, n.apiCall(t, http.MethodPut, "/api/v1/coops/alpha", string(body), tok), http.StatusOK)
-	if got.City != "Porto" || got.Name != "Alpha Tech Coop" {
+	if got.City != "Porto" || got.Name != "Alpha Tech Coop" || !got.ApproveFollowers || !got.Discoverable {
 		t.Errorf("round trip: %+v", got.Coop)
+	}
+	if c := n.apiStoredCoop(t, "alpha"); !c.ApproveFollowers || !c.Discoverable {
+		t.Errorf("round trip stored: %+v", c)
 	}
 }
 
@@ -180,7 +196,7 @@ func TestAPIPatchCoopKeepsOtherFields(t *testing.T) {
 	n := newTestNode(t)
 	tok := n.token(t, n.admin)
 	apiRead[apiCoopJSON](t, n.apiCall(t, http.MethodPut, "/api/v1/coops/alpha",
-		`{"name":"Alpha","summary":"Web work","country":"FR","skills":["go"],"remote_friendly":true,"workers":7}`, tok), http.StatusOK)
+		`{"name":"Alpha","summary":"Web work","country":"FR","skills":["go"],"remote_friendly":true,"workers":7,"approve_followers":true,"discoverable":true}`, tok), http.StatusOK)
 
 	got := apiRead[apiCoopJSON](t, n.apiCall(t, http.MethodPatch, "/api/v1/coops/alpha", `{"city":"Lille","country":null}`, tok), http.StatusOK)
 	stored := n.apiStoredCoop(t, "alpha")
@@ -191,8 +207,25 @@ func TestAPIPatchCoopKeepsOtherFields(t *testing.T) {
 		if c.Country != "" {
 			t.Errorf("country = %q, want cleared by null", c.Country)
 		}
-		if c.Name != "Alpha" || c.Summary != "Web work" || !reflect.DeepEqual(c.Skills, []string{"go"}) || !c.RemoteFriendly || c.Workers != 7 {
+		if c.Name != "Alpha" || c.Summary != "Web work" || !reflect.DeepEqual(c.Skills, []string{"go"}) || !c.RemoteFriendly || c.Workers != 7 ||
+			!c.ApproveFollowers || !c.Discoverable {
 			t.Errorf("PATCH lost fields it was not sent: %+v", c)
+		}
+	}
+
+	// PATCH changes each boolean only when it is sent.
+	got = apiRead[apiCoopJSON](t, n.apiCall(t, http.MethodPatch, "/api/v1/coops/alpha", `{"discoverable":false}`, tok), http.StatusOK)
+	stored = n.apiStoredCoop(t, "alpha")
+	for _, c := range []directory.Coop{got.Coop, stored} {
+		if !c.ApproveFollowers || c.Discoverable {
+			t.Errorf("after PATCH discoverable=false: approve %v, discoverable %v", c.ApproveFollowers, c.Discoverable)
+		}
+	}
+	got = apiRead[apiCoopJSON](t, n.apiCall(t, http.MethodPatch, "/api/v1/coops/alpha", `{"approve_followers":false,"discoverable":true}`, tok), http.StatusOK)
+	stored = n.apiStoredCoop(t, "alpha")
+	for _, c := range []directory.Coop{got.Coop, stored} {
+		if c.ApproveFollowers || !c.Discoverable || !c.RemoteFriendly {
+			t.Errorf("after PATCH approve_followers=false, discoverable=true: %+v", c)
 		}
 	}
 }
@@ -255,6 +288,8 @@ func TestAPITypeErrorSaysWhatIsExpected(t *testing.T) {
 	tests := []struct{ body, field, want string }{
 		{`{"year_founded":"1999"}`, "year_founded", "must be a whole number"},
 		{`{"remote_friendly":"yes"}`, "remote_friendly", "must be true or false"},
+		{`{"discoverable":"yes"}`, "discoverable", "must be true or false"},
+		{`{"approve_followers":1}`, "approve_followers", "must be true or false"},
 		{`{"skills":"go"}`, "skills", "must be a list of strings"},
 		{`{"name":5}`, "name", "must be a string"},
 	}

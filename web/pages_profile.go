@@ -101,8 +101,12 @@ func coopValues(co directory.Coop) url.Values {
 			set(k, strconv.Itoa(n))
 		}
 	}
-	if co.RemoteFriendly {
-		set("remote_friendly", "on")
+	for k, on := range map[string]bool{
+		"remote_friendly": co.RemoteFriendly, "approve_followers": co.ApproveFollowers, "discoverable": co.Discoverable,
+	} {
+		if on {
+			set(k, "on")
+		}
 	}
 	return v
 }
@@ -128,6 +132,9 @@ func coopFromForm(co directory.Coop, v url.Values) (directory.Coop, validate.Err
 	co.ContactEmail = v.Get("contact_email")
 	co.Capacity = directory.Capacity(v.Get("capacity"))
 	co.Skills = validate.SplitList(v.Get("skills"))
+	// A browser sends nothing for an unticked checkbox, so absent is false.
+	co.ApproveFollowers = checked(v, "approve_followers")
+	co.Discoverable = checked(v, "discoverable")
 	return co, e
 }
 

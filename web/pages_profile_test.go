@@ -24,7 +24,7 @@ func profileForm() url.Values {
 		"regions_served": {"Saxony, Berlin"}, "remote_friendly": {"on"}, "languages": {"de, en, pt-BR"},
 		"year_founded": {"2015"}, "legal_form": {"worker-coop"}, "worker_owners": {"7"}, "workers": {"9"},
 		"networks": {"CoTech, Federation of Coops"}, "contact_email": {"Hello@Alpha.example"}, "capacity": {"limited"},
-		"skills": {"WordPress, CiviCRM, accessibility"},
+		"skills": {"WordPress, CiviCRM, accessibility"}, "approve_followers": {"on"}, "discoverable": {"on"},
 	}
 }
 
@@ -34,7 +34,10 @@ func TestProfileEdit(t *testing.T) {
 
 	rec := n.pageGet(t, "/manage/profile", cookie)
 	pageWantStatus(t, rec, http.StatusOK)
-	pageWantBody(t, rec, "Edit the profile", `value="Alpha Tech Coop"`, `name="summary"`, `<select id="f-capacity"`)
+	pageWantBody(t, rec, "Edit the profile", `value="Alpha Tech Coop"`, `name="summary"`, `<select id="f-capacity"`,
+		"<legend>Federation</legend>", "Approve each new follower by hand", "List this coop in other nodes&#39; directories",
+		`id="f-approve_followers" name="approve_followers" value="on" aria-describedby="f-approve_followers-hint"`,
+		`id="f-discoverable" name="discoverable" value="on" checked aria-describedby="f-discoverable-hint"`) // a new coop is discoverable
 
 	rec = n.postForm(t, "/manage/profile", profileForm(), cookie)
 	pageWantRedirect(t, rec, "/manage/profile?done=saved")
@@ -48,7 +51,7 @@ func TestProfileEdit(t *testing.T) {
 		City: "Leipzig", Region: "Saxony", Country: "DE", RegionsServed: []string{"Saxony", "Berlin"}, RemoteFriendly: true,
 		Languages: []string{"de", "en", "pt-BR"}, YearFounded: 2015, LegalForm: "worker-coop", WorkerOwners: 7, Workers: 9,
 		Networks: []string{"CoTech", "Federation of Coops"}, ContactEmail: "hello@alpha.example", Capacity: directory.CapacityLimited,
-		Skills: []string{"WordPress", "CiviCRM", "accessibility"},
+		Skills: []string{"WordPress", "CiviCRM", "accessibility"}, ApproveFollowers: true, Discoverable: true,
 	}
 	co.ID, co.CreatedAt, co.UpdatedAt = 0, want.CreatedAt, want.UpdatedAt
 	if !reflect.DeepEqual(co, want) {
@@ -57,16 +60,30 @@ func TestProfileEdit(t *testing.T) {
 
 	rec = n.pageGet(t, "/manage/profile?done=saved", cookie)
 	pageWantBody(t, rec, "Your changes are saved.", `value="Saxony, Berlin"`, `id="f-remote_friendly" name="remote_friendly" value="on" checked`,
-		`<option value="limited" selected>`, `<option value="worker-coop" selected>`)
+		`<option value="limited" selected>`, `<option value="worker-coop" selected>`,
+		`id="f-approve_followers" name="approve_followers" value="on" checked`, `id="f-discoverable" name="discoverable" value="on" checked`)
 
-	// Unticking the checkbox and clearing numbers saves false and zero.
+	// Unticking the checkboxes and clearing numbers saves false and zero: a
+	// browser sends nothing at all for an unticked checkbox.
 	form := profileForm()
 	form.Del("remote_friendly")
+	form.Del("approve_followers")
+	form.Del("discoverable")
 	form.Set("year_founded", "")
 	pageWantStatus(t, n.postForm(t, "/manage/profile", form, cookie), http.StatusSeeOther)
 	co, _ = n.store.CoopBySlug(context.Background(), "alpha")
-	if co.RemoteFriendly || co.YearFounded != 0 {
-		t.Fatalf("remote %v, year %d", co.RemoteFriendly, co.YearFounded)
+	if co.RemoteFriendly || co.ApproveFollowers || co.Discoverable || co.YearFounded != 0 {
+		t.Fatalf("remote %v, approve %v, discoverable %v, year %d", co.RemoteFriendly, co.ApproveFollowers, co.Discoverable, co.YearFounded)
+	}
+	rec = n.pageGet(t, "/manage/profile", cookie)
+	pageWantBody(t, rec, `id="f-approve_followers" name="approve_followers" value="on" aria-describedby`,
+		`id="f-discoverable" name="discoverable" value="on" aria-describedby`)
+
+	// Ticking them again saves true.
+	pageWantStatus(t, n.postForm(t, "/manage/profile", profileForm(), cookie), http.StatusSeeOther)
+	co, _ = n.store.CoopBySlug(context.Background(), "alpha")
+	if !co.ApproveFollowers || !co.Discoverable {
+		t.Fatalf("approve %v, discoverable %v after ticking both", co.ApproveFollowers, co.Discoverable)
 	}
 }
 
