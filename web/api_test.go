@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,10 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/coopnet/coopnet/directory"
-	"github.com/coopnet/coopnet/internal/testdb"
 )
 
 // apiCall sends a JSON API request: body, when not empty, as application/json,
@@ -397,12 +393,9 @@ func FuzzAPIBodies(f *testing.F) {
 // input, since an input's test name holds "#", which the SQLite file URI reads
 // as the start of a fragment.
 func apiFuzzNode(f *testing.F) (*testNode, string) {
-	store := directory.NewStore(testdb.SQLite(f), bcrypt.MinCost)
+	n := newNodeWith(f, 10)
+	store, e := n.store, n.e
 	base, _ := url.Parse("http://localhost:8080")
-	e, err := New(Config{BaseURL: base, Store: store, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		f.Fatal(err)
-	}
 	_, m, err := store.Setup(context.Background(), directory.SetupInput{
 		CoopName: "Alpha Tech Coop", Slug: "alpha", AdminName: "Ada", AdminEmail: "ada@alpha.example", Password: testPassword,
 	}, base.String())

@@ -36,11 +36,22 @@ func (s *Server) csrf() echo.MiddlewareFunc {
 		CookieHTTPOnly: true,
 		CookieSecure:   s.secure,
 		CookieSameSite: http.SameSiteLaxMode,
-		Skipper:        isAPI, // the API authenticates with bearer tokens, which browsers never send on their own
+		Skipper:        notForms,
 		ErrorHandler: func(err error, c echo.Context) error {
 			return echo.NewHTTPError(http.StatusForbidden, "this form has expired or did not come from this site: reload the page and try again")
 		},
 	})
+}
+
+// notForms tells the requests that never come from this site's forms: the
+// API (bearer tokens, which browsers never send on their own) and the
+// ActivityPub inboxes (HTTP signatures).
+func notForms(c echo.Context) bool {
+	switch c.Path() {
+	case "/inbox", "/coops/:slug/inbox":
+		return true
+	}
+	return isAPI(c)
 }
 
 // loadSession puts the member of the session cookie, if valid, in the context.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/coopnet/coopnet/directory"
+	"github.com/coopnet/coopnet/federation"
 	"github.com/coopnet/coopnet/internal/testdb"
 )
 
@@ -22,6 +23,7 @@ import (
 type testNode struct {
 	e     *echo.Echo
 	store *directory.Store
+	fed   *federation.Federation
 	coop  directory.Coop
 	admin directory.Member
 }
@@ -44,13 +46,25 @@ func newTestNode(t *testing.T) *testNode {
 // newEmptyNode is a node that has not been set up yet.
 func newEmptyNode(t *testing.T) *testNode {
 	t.Helper()
-	store := directory.NewStore(testdb.SQLite(t), bcrypt.MinCost)
+	return newNodeWith(t, 1000)
+}
+
+// newNodeWith is a node, not set up, allowing loginAttempts per minute.
+func newNodeWith(t testing.TB, loginAttempts float64) *testNode {
+	t.Helper()
+	d := testdb.SQLite(t)
+	store := directory.NewStore(d, bcrypt.MinCost)
 	base, _ := url.Parse("http://localhost:8080")
-	e, err := New(Config{BaseURL: base, Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LoginAttemptsPerMinute: 1000})
+	log := slog.New(slog.DiscardHandler)
+	fed, err := federation.New(federation.Config{DB: d, Directory: store, BaseURL: base, Logger: log, AllowPrivateAddresses: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testNode{e: e, store: store}
+	e, err := New(Config{BaseURL: base, Store: store, Federation: fed, Logger: log, LoginAttemptsPerMinute: loginAttempts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testNode{e: e, store: store, fed: fed}
 }
 
 // do sends a request through the whole handler stack and returns the recorder.

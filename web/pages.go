@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/coopnet/coopnet/directory"
+	"github.com/coopnet/coopnet/federation"
 )
 
 // pageRoutes registers the HTML pages.
@@ -29,9 +30,11 @@ func (s *Server) pageRoutes(g *echo.Group) {
 	g.GET("/login", s.loginForm)
 	g.POST("/login", s.login, limit)
 	g.POST("/logout", s.logout)
-	g.GET("/coops/:slug", s.coopPage)
+	// A coop's page and its services' pages are also its ActivityPub actor
+	// and objects, chosen by the Accept header.
+	g.GET("/coops/:slug", s.negotiate(s.coopPage, s.fed.ServeActor))
 	g.GET("/coops/:slug/logo", s.logo)
-	g.GET("/coops/:slug/services/:id", s.servicePage)
+	g.GET("/coops/:slug/services/:id", s.negotiate(s.servicePage, s.fed.ServeService))
 	g.GET("/invitations/:token", s.invitationForm, noStore)
 	g.POST("/invitations/:token", s.acceptInvitation, noStore)
 
@@ -55,6 +58,32 @@ func (s *Server) pageRoutes(g *echo.Group) {
 	a.GET("", s.members)
 	a.POST("/invite", s.invite)
 	a.POST("/:id/remove", s.removeMember)
+
+	m.GET("/network", s.network)
+	n := m.Group("/network", s.requireAdmin)
+	n.POST("/follow", s.follow)
+	n.POST("/unfollow", s.followAction((*federation.Federation).Unfollow, "unfollowed"))
+	n.POST("/approve", s.followAction((*federation.Federation).ApproveFollower, "follower-approved"))
+	n.POST("/reject", s.followAction((*federation.Federation).RejectFollower, "follower-rejected"))
+	n.POST("/remove", s.followAction((*federation.Federation).RemoveFollower, "follower-removed"))
+
+	fa := m.Group("/federation", s.requireAdmin)
+	fa.GET("", s.federationAdmin)
+	fa.POST("/deliveries/:id/retry", s.retryDelivery)
+	fa.POST("/peers/retry", s.retryPeer)
+	fa.POST("/policy", s.savePolicy)
+}
+
+// negotiate serves the ActivityPub document behind a page's URL to clients
+// that ask for one, and the page to everyone else.
+func (s *Server) negotiate(page, activityPub echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Add("Vary", "Accept")
+		if federation.IsActivityRequest(c.Request()) {
+			return activityPub(c)
+		}
+		return page(c)
+	}
 }
 
 // loginLimiter limits password guessing: login and setup attempts share one
@@ -137,14 +166,22 @@ func idParam(c echo.Context, name string) (int64, error) {
 // notices are the messages a redirect can ask the next page to show, by
 // key: the text never comes from the URL.
 var notices = map[string]string{
-	"saved":           "Your changes are saved.",
-	"logo":            "The new logo is saved.",
-	"logo-deleted":    "The logo is removed.",
-	"service-created": "The service is added.",
-	"service-saved":   "The service is saved.",
-	"service-deleted": "The service is deleted.",
-	"member-removed":  "The member is removed.",
-	"token-revoked":   "The token is revoked: it no longer works.",
+	"saved":             "Your changes are saved.",
+	"logo":              "The new logo is saved.",
+	"logo-deleted":      "The logo is removed.",
+	"service-created":   "The service is added.",
+	"service-saved":     "The service is saved.",
+	"service-deleted":   "The service is deleted.",
+	"member-removed":    "The member is removed.",
+	"token-revoked":     "The token is revoked: it no longer works.",
+	"follow-sent":       "The follow request is on its way. It shows as following once the peer accepts.",
+	"unfollowed":        "You no longer follow that coop.",
+	"follower-approved": "The follower is approved.",
+	"follower-rejected": "The follow request is rejected.",
+	"follower-removed":  "The follower is removed.",
+	"delivery-retried":  "The delivery will be tried again now.",
+	"peer-retried":      "Deliveries to that peer will be tried again now.",
+	"policy-saved":      "The federation policy is saved.",
 }
 
 // notice returns the message named by the ?done= parameter, if any.

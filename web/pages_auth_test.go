@@ -2,16 +2,9 @@ package web
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"testing"
-
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/coopnet/coopnet/directory"
-	"github.com/coopnet/coopnet/internal/testdb"
 )
 
 func setupForm(slug string) url.Values {
@@ -134,13 +127,7 @@ func TestManageNeedsLogin(t *testing.T) {
 }
 
 func TestLoginRateLimit(t *testing.T) {
-	store := directory.NewStore(testdb.SQLite(t), bcrypt.MinCost)
-	base, _ := url.Parse("http://localhost:8080")
-	e, err := New(Config{BaseURL: base, Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LoginAttemptsPerMinute: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &testNode{e: e, store: store}
+	n := newNodeWith(t, 2)
 	form := url.Values{"email": {"x@example.org"}, "password": {"wrong password"}}
 	pageWantStatus(t, n.postForm(t, "/login", form, ""), http.StatusUnauthorized)
 	rec := n.postForm(t, "/login", form, "")

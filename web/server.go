@@ -4,6 +4,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/coopnet/coopnet/directory"
+	"github.com/coopnet/coopnet/federation"
 )
 
 // Config is what the web server needs; cmd/coopnet fills it.
@@ -21,7 +23,10 @@ type Config struct {
 	// BaseURL is the node's public URL, fixed at setup.
 	BaseURL *url.URL
 	Store   *directory.Store
-	Logger  *slog.Logger
+	// Federation serves the ActivityPub side: its routes, the documents
+	// behind the coop and service pages, and the network pages' data.
+	Federation *federation.Federation
+	Logger     *slog.Logger
 	// LoginAttemptsPerMinute limits login and setup attempts per client
 	// address (0 means 10).
 	LoginAttemptsPerMinute float64
@@ -31,6 +36,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	store  *directory.Store
+	fed    *federation.Federation
 	log    *slog.Logger
 	pages  *pages
 	secure bool // cookies only over HTTPS when the node is served over HTTPS
@@ -48,7 +54,10 @@ func New(cfg Config) (*echo.Echo, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, pages: pg, secure: cfg.BaseURL.Scheme == "https"}
+	if cfg.Federation == nil {
+		return nil, errors.New("web: no federation")
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, fed: cfg.Federation, log: cfg.Logger, pages: pg, secure: cfg.BaseURL.Scheme == "https"}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -77,6 +86,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.Use(s.loadSession)
 	s.apiRoutes(e.Group("/api/v1"))
 	s.pageRoutes(e.Group(""))
+	cfg.Federation.Register(e)
 	return e, nil
 }
 

@@ -66,7 +66,14 @@ func (o *option) invalid(format string, args ...any) error {
 type flagSet struct {
 	fs   *flag.FlagSet
 	opts []*option
+	// positional names the one argument the command takes after its flags,
+	// such as HANDLE_OR_URL; empty for commands that take none.
+	positional string
+	pos        []string
 }
+
+// arg returns the positional argument; parse has checked it is there.
+func (f *flagSet) arg() string { return f.pos[0] }
 
 func newFlagSet(name string) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -86,17 +93,32 @@ func (f *flagSet) add(name, env, def, meta, usage string) *option {
 }
 
 // parse reads the command line, then fills every option not given there from
-// the environment or its default. Commands take no positional arguments.
+// the environment or its default. Commands take no positional argument but
+// the one named by f.positional, which may come before or after the flags.
 func (f *flagSet) parse(args []string, getenv func(string) string) error {
-	if err := f.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	// The flag package stops at the first argument that is not a flag; go on
+	// past it, so that a positional argument may stand anywhere.
+	var pos []string
+	for {
+		if err := f.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageErrorf("%s (run coopnet help %s)", flagError(err), f.fs.Name())
 		}
-		return usageErrorf("%s (run coopnet help %s)", flagError(err), f.fs.Name())
+		if f.fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, f.fs.Arg(0))
+		args = f.fs.Args()[1:]
 	}
-	if f.fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q (every setting is a --flag)", f.fs.Arg(0))
+	switch {
+	case f.positional == "" && len(pos) > 0:
+		return usageErrorf("unexpected argument %q (every setting is a --flag)", pos[0])
+	case f.positional != "" && len(pos) != 1:
+		return usageErrorf("give exactly one %s (run coopnet help %s)", f.positional, f.fs.Name())
 	}
+	f.pos = pos
 	for _, o := range f.opts {
 		if o.fromCLI {
 			continue
@@ -260,3 +282,22 @@ func positiveFloat(o *option) (float64, error) {
 	}
 	return v, nil
 }
+
+// addAllowPrivateFlag registers --allow-private-addresses.
+func addAllowPrivateFlag(f *flagSet) *option {
+	return f.add("allow-private-addresses", "COOPNET_ALLOW_PRIVATE_ADDRESSES", "false", "BOOL",
+		"let federation fetch from and deliver to loopback and private addresses: for tests and demos, never on a public node")
+}
+
+// boolOption reads a true/false option.
+func boolOption(o *option) (bool, error) {
+	v, err := strconv.ParseBool(strings.TrimSpace(o.value))
+	if err != nil {
+		return false, o.invalid("must be true or false")
+	}
+	return v, nil
+}
+
+// discardLogger is the logger of one-shot commands, whose output is their
+// answer: what they log is not worth a line on the operator's terminal.
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -107,8 +107,8 @@ func initNode(t *testing.T, storageArgs []string, extra ...string) {
 	}
 }
 
-// node is a `coopnet serve` running in the test.
-type node struct {
+// servedNode is a `coopnet serve` running in the test.
+type servedNode struct {
 	url    string // where it listens, http://127.0.0.1:PORT
 	stderr *syncBuffer
 	cancel context.CancelFunc
@@ -117,10 +117,10 @@ type node struct {
 
 // startServe runs `coopnet serve` on a port the kernel picks and waits until
 // /readyz answers 200. It fails the test if serve exits first.
-func startServe(t *testing.T, e env, args ...string) *node {
+func startServe(t *testing.T, e env, args ...string) *servedNode {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &node{stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	n := &servedNode{stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)
 	go func() {
 		n.done <- runWith(ctx, args, &app{stdout: &syncBuffer{}, stderr: n.stderr, getenv: e.get})
@@ -146,7 +146,7 @@ func startServe(t *testing.T, e env, args ...string) *node {
 }
 
 // waitListening reads the address from the "coopnet is serving" log line.
-func (n *node) waitListening(t *testing.T) string {
+func (n *servedNode) waitListening(t *testing.T) string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -170,7 +170,7 @@ func (n *node) waitListening(t *testing.T) string {
 }
 
 // stop cancels serve's context, as SIGTERM does, and returns its exit code.
-func (n *node) stop(t *testing.T) int {
+func (n *servedNode) stop(t *testing.T) int {
 	t.Helper()
 	n.cancel()
 	select {
@@ -183,7 +183,7 @@ func (n *node) stop(t *testing.T) int {
 	}
 }
 
-func (n *node) get(t *testing.T, path string) (int, string) {
+func (n *servedNode) get(t *testing.T, path string) (int, string) {
 	t.Helper()
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(n.url + path)
 	if err != nil {

@@ -57,6 +57,10 @@ func commands() []command {
 		{name: "init", args: "--name NAME --slug SLUG --admin-email EMAIL [flags]", summary: "set the node up from a script: create its coop and first admin, as the setup page does", setup: setupInit},
 		{name: "migrate", args: "[flags]", summary: "bring the database schema up to date (serve does it too, at start)", setup: setupMigrate},
 		{name: "token create", args: "--slug SLUG --email EMAIL [--name NAME] [flags]", summary: "print a new personal access token for the JSON API for a member of a coop", setup: setupTokenCreate},
+		{name: "follow", args: "--slug SLUG HANDLE_OR_URL [flags]", summary: "make a coop follow a peer (slug@host or an actor URL); the node delivers the Follow", setup: setupFollow},
+		{name: "followers", args: "--slug SLUG [flags]", summary: "list who follows a coop, with the state of each follow", setup: setupFollowers},
+		{name: "following", args: "--slug SLUG [flags]", summary: "list whom a coop follows, with the state of each follow", setup: setupFollowing},
+		{name: "demo", args: "[--ports 8081,8082,8083]", summary: "run three nodes on 127.0.0.1 with sample coops that follow each other", setup: setupDemo},
 		{name: "version", summary: "print coopnet's version", setup: setupVersion},
 		{name: "help", args: "[COMMAND]", summary: "print this help, or one command's", setup: nil},
 	}

@@ -6,33 +6,24 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/coopnet/coopnet/directory"
 	"github.com/coopnet/coopnet/internal/db"
-	"github.com/coopnet/coopnet/web"
+	"github.com/coopnet/coopnet/internal/node"
 )
 
-// Timeouts of the HTTP server. A slow or stalled client must not hold a
-// connection (and a goroutine) for ever; the limits are well above what a
-// person on a slow phone connection needs for a page or a logo upload.
-const (
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 60 * time.Second
-	writeTimeout      = 60 * time.Second
-	idleTimeout       = 120 * time.Second
-	// shutdownTimeout bounds the wait for requests in flight after SIGINT or
-	// SIGTERM; service managers kill after about 90 s anyway.
-	shutdownTimeout = 20 * time.Second
-)
+// shutdownTimeout bounds the wait for requests and deliveries in flight after
+// SIGINT or SIGTERM; service managers kill after about 90 s anyway.
+const shutdownTimeout = 20 * time.Second
 
 // serveConfig is the validated configuration of `coopnet serve`.
 type serveConfig struct {
 	storage
 	listen        string
 	loginAttempts float64
+	allowPrivate  bool
 	log           *slog.Logger
 }
 
@@ -43,9 +34,13 @@ func setupServe(f *flagSet) func(context.Context, *app) error {
 	lf := addLogFlags(f)
 	logins := f.add("login-attempts-per-minute", "COOPNET_LOGIN_ATTEMPTS_PER_MINUTE", "10", "N",
 		"login and setup attempts allowed per client address and minute")
+	private := addAllowPrivateFlag(f)
 	return func(ctx context.Context, a *app) error {
 		cfg, err := serveConfigFrom(a, listen, st, lf, logins)
 		if err != nil {
+			return err
+		}
+		if cfg.allowPrivate, err = boolOption(private); err != nil {
 			return err
 		}
 		return serve(ctx, cfg)
@@ -89,37 +84,19 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	if len(applied) > 0 {
 		cfg.log.Info("database schema migrated", "database", string(d.Dialect()), "applied", applied)
 	}
-	store := directory.NewStore(d, 0)
-
-	handler, err := web.New(web.Config{BaseURL: cfg.baseURL, Store: store, Logger: cfg.log, LoginAttemptsPerMinute: cfg.loginAttempts})
+	n, err := node.New(d, node.Config{
+		BaseURL: cfg.baseURL, Logger: cfg.log, LoginAttemptsPerMinute: cfg.loginAttempts,
+		AllowPrivateAddresses: cfg.allowPrivate, Version: version(),
+	})
 	if err != nil {
-		return fmt.Errorf("start the web server: %w", err)
+		return fmt.Errorf("start the node: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(cfg.log.Handler(), slog.LevelWarn),
+	if cfg.allowPrivate {
+		cfg.log.Warn("federation may reach private and loopback addresses (--allow-private-addresses): for tests and demos only")
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	cfg.log.Info("coopnet is serving", "url", cfg.baseURL.String(), "listen", ln.Addr().String(),
 		"database", string(d.Dialect()), "version", version())
-
-	select {
-	case err := <-served:
-		return &runtimeError{fmt.Errorf("serve: %w", err)}
-	case <-ctx.Done():
-	}
-	cfg.log.Info("shutting down", "timeout", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return &runtimeError{fmt.Errorf("shutdown: %w", err)}
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+	if err := n.Serve(ctx, ln, shutdownTimeout); err != nil {
 		return &runtimeError{fmt.Errorf("serve: %w", err)}
 	}
 	cfg.log.Info("stopped")
