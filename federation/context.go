@@ -43,9 +43,13 @@ var serviceTypes = []string{ServiceType, "http://schema.org#Service", "https://s
 
 func isServiceType(t string) bool { return slices.Contains(serviceTypes, t) }
 
+// Namespace is the IRI prefix of coopnet's own terms. It is one fixed IRI for
+// every node, so that a term means the same wherever it was published, and it
+// leads a person to the document that defines the terms. Readers never fetch
+// it: the terms are defined inline in every document.
+const Namespace = "https://github.com/coopnet/coopnet/blob/main/FEDERATION.md#"
+
 // contextTerms returns the inline term definitions every document carries.
-// The coopnet prefix names this node's /ns; it is only ever a prefix inside
-// this object, never a context URL a reader would have to fetch.
 func (f *Federation) contextTerms() map[string]any {
 	id := func(iri string) map[string]any { return map[string]any{"@id": iri, "@type": "@id"} }
 	return map[string]any{
@@ -62,7 +66,7 @@ func (f *Federation) contextTerms() map[string]any {
 		"PropertyValue": "schema:PropertyValue",
 		"value":         "schema:value",
 
-		"coopnet": f.urls.Context() + "#",
+		"coopnet": Namespace,
 
 		// The coop (an Organization in both vocabularies).
 		"address":           "schema:address",

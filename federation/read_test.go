@@ -545,7 +545,7 @@ func TestReadContextDocument(t *testing.T) {
 			!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/ld+json") {
 			t.Fatalf("/ns: %d %s", resp.StatusCode, body)
 		}
-		if doc.Context["coopnet"] != n.base+"/ns#" || doc.Context["serviceType"] != "schema:serviceType" {
+		if doc.Context["coopnet"] != Namespace || doc.Context["serviceType"] != "schema:serviceType" {
 			t.Errorf("/ns %v", doc.Context)
 		}
 	})
