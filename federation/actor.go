@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/text/language"
-	"golang.org/x/text/language/display"
 
 	"github.com/coopnet/coopnet/directory"
 	"github.com/coopnet/coopnet/internal/db"
@@ -164,12 +162,12 @@ func profileFields(coop directory.Coop) []any {
 			fields = append(fields, map[string]any{"type": "PropertyValue", "name": name, "value": valueHTML})
 		}
 	}
-	loc := coopLocation(coop)
+	loc := coop.Location()
 	if coop.RemoteFriendly {
 		loc = strings.TrimPrefix(loc+", remote work welcome", ", ")
 	}
 	add("Location", html.EscapeString(loc))
-	add("Languages", html.EscapeString(strings.Join(languageNames(coop.Languages), ", ")))
+	add("Languages", html.EscapeString(strings.Join(coop.LanguageNames(), ", ")))
 	add("Skills", html.EscapeString(strings.Join(coop.Skills, ", ")))
 	add("Accepting work", html.EscapeString(directory.Label(directory.Capacities, string(coop.Capacity))))
 	if coop.LegalForm != "" {
@@ -281,44 +279,4 @@ func htmlLink(href, text, rel string) string {
 func displayURL(u string) string {
 	u = strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
 	return strings.TrimSuffix(u, "/")
-}
-
-// coopLocation is where a coop is, in words: "Leipzig, Saxony, Germany".
-func coopLocation(coop directory.Coop) string {
-	var parts []string
-	for _, p := range []string{coop.City, coop.Region, countryName(coop.Country)} {
-		if p != "" {
-			parts = append(parts, p)
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-func countryName(code string) string {
-	if code == "" {
-		return ""
-	}
-	r, err := language.ParseRegion(code)
-	if err != nil {
-		return code
-	}
-	if n := display.English.Regions().Name(r); n != "" {
-		return n
-	}
-	return code
-}
-
-// languageNames turns language tags (en, pt-BR) into English names.
-func languageNames(tags []string) []string {
-	out := make([]string, 0, len(tags))
-	for _, t := range tags {
-		name := t
-		if tag, err := language.Parse(t); err == nil {
-			if n := display.English.Tags().Name(tag); n != "" {
-				name = n
-			}
-		}
-		out = append(out, name)
-	}
-	return out
 }
