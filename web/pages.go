@@ -35,6 +35,7 @@ func (s *Server) pageRoutes(g *echo.Group) {
 	g.GET("/coops/:slug", s.negotiate(s.coopPage, s.fed.ServeActor))
 	g.GET("/coops/:slug/logo", s.logo)
 	g.GET("/coops/:slug/services/:id", s.negotiate(s.servicePage, s.fed.ServeService))
+	g.GET("/network/:id", s.remoteCoopPage)
 	g.GET("/invitations/:token", s.invitationForm, noStore)
 	g.POST("/invitations/:token", s.acceptInvitation, noStore)
 

@@ -12,8 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/text/language"
-	"golang.org/x/text/language/display"
 
 	"github.com/coopnet/coopnet/directory"
 	"github.com/coopnet/coopnet/internal/markup"
@@ -21,8 +19,9 @@ import (
 )
 
 type homePage struct {
-	Title string
-	Coops []coopCard
+	Title   string
+	Coops   []coopCard
+	Network []peerCard // coops of peer nodes that agreed to be listed
 }
 
 // coopCard is a coop as the home page lists it.
@@ -50,8 +49,11 @@ func (s *Server) home(c echo.Context) error {
 	for _, co := range coops {
 		p.Coops = append(p.Coops, coopCard{
 			Coop: co, Excerpt: excerpt(markup.Plain(co.Summary), 200),
-			Location: location(co), Capacity: directory.Label(directory.Capacities, string(co.Capacity)),
+			Location: co.Location(), Capacity: directory.Label(directory.Capacities, string(co.Capacity)),
 		})
+	}
+	if p.Network, err = s.peerCards(ctx); err != nil {
+		return err
 	}
 	return s.render(c, http.StatusOK, "home", p)
 }
@@ -82,8 +84,8 @@ func (s *Server) coopPage(c echo.Context) error {
 	m, logged := currentMember(c)
 	return s.render(c, http.StatusOK, "coop", coopPage{
 		Title: co.Name, Coop: co, Summary: template.HTML(markup.Render(co.Summary)),
-		Location: location(co), Capacity: directory.Label(directory.Capacities, string(co.Capacity)),
-		LegalForm: directory.Label(directory.LegalForms, co.LegalForm), Languages: languageNames(co.Languages),
+		Location: co.Location(), Capacity: directory.Label(directory.Capacities, string(co.Capacity)),
+		LegalForm: directory.Label(directory.LegalForms, co.LegalForm), Languages: co.LanguageNames(),
 		Services: services, IsMember: logged && m.CoopID == co.ID,
 	})
 }
@@ -167,43 +169,6 @@ func notFound(err error, msg string) error {
 		return echo.NewHTTPError(http.StatusNotFound, msg)
 	}
 	return err
-}
-
-// location is where a coop is, in words: "Leipzig, Saxony, Germany".
-func location(co directory.Coop) string {
-	var parts []string
-	for _, p := range []string{co.City, co.Region, countryName(co.Country)} {
-		if p != "" {
-			parts = append(parts, p)
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-func countryName(code string) string {
-	r, err := language.ParseRegion(code)
-	if err != nil {
-		return code
-	}
-	if n := display.English.Regions().Name(r); n != "" {
-		return n
-	}
-	return code
-}
-
-// languageNames turns language tags (en, pt-BR) into English names.
-func languageNames(tags []string) []string {
-	out := make([]string, 0, len(tags))
-	for _, t := range tags {
-		name := t
-		if tag, err := language.Parse(t); err == nil {
-			if n := display.English.Tags().Name(tag); n != "" {
-				name = n
-			}
-		}
-		out = append(out, name)
-	}
-	return out
 }
 
 // priceRange is a service's price in words, or "" when none is given.
