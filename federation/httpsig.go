@@ -161,6 +161,12 @@ func parseCavage(r *http.Request, body []byte, now time.Time) (*RequestSignature
 	default:
 		return nil, sigErr("neither date nor (created) is signed")
 	}
+	if exp, ok := params["expires"]; ok {
+		e, err := strconv.ParseInt(exp, 10, 64)
+		if err != nil || time.Unix(e, 0).Before(now) {
+			return nil, sigErr("signature has expired")
+		}
+	}
 	if body != nil {
 		if !signed["digest"] {
 			return nil, sigErr("digest is not signed")

@@ -128,6 +128,17 @@ func TestSignatures(t *testing.T) {
 			signRFC9421(t, r, body, "k", key, now)
 			r.Header.Set("Signature-Input", strings.Replace(r.Header.Get("Signature-Input"), "rsa-v1_5-sha256", "rsa-pss-sha512", 1))
 		}, key, true, ""},
+		{"rfc9421 second label usable", "POST", func(r *http.Request) {
+			signRFC9421(t, r, body, "k", key, now)
+			in := strings.TrimPrefix(r.Header.Get("Signature-Input"), "sig1=")
+			sig := strings.TrimPrefix(r.Header.Get("Signature"), "sig1=")
+			r.Header.Set("Signature-Input", `ed=("@method");created=1;keyid="other";alg="ed25519", sig2=`+in)
+			r.Header.Set("Signature", "ed=:AAAA:, sig2="+sig)
+		}, key, false, "rfc9421"},
+		{"cavage expired", "POST", func(r *http.Request) {
+			SignRequest(r, body, "k", key, now)
+			r.Header.Set("Signature", r.Header.Get("Signature")+`,expires="1"`)
+		}, key, true, ""},
 		{"rfc9421 garbage", "POST", func(r *http.Request) {
 			r.Header.Set("Signature-Input", `sig1=(@method;x`)
 			r.Header.Set("Signature", "sig1=:AA==:")

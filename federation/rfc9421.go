@@ -21,12 +21,25 @@ func parseRFC9421(r *http.Request, body []byte, publicURL *url.URL, now time.Tim
 		return nil, err
 	}
 	sigs := parseSigValues(r.Header.Get("Signature"))
+	// A sender may offer several signatures: the first one this node can
+	// check is used, so that an Ed25519 one listed first does not hide an
+	// RSA one after it.
+	var firstErr error
 	for _, in := range inputs {
 		sig, ok := sigs[in.label]
 		if !ok {
 			continue
 		}
-		return checkRFC9421(r, body, publicURL, now, in, sig)
+		rs, err := checkRFC9421(r, body, publicURL, now, in, sig)
+		if err == nil {
+			return rs, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	return nil, sigErr("Signature-Input names no signature found in Signature")
 }
