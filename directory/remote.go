@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -86,11 +87,11 @@ func (s *Store) UpsertRemoteCoop(ctx context.Context, tx *sql.Tx, c RemoteCoop) 
 	now := db.Now()
 	var id int64
 	err = s.inTx(ctx, tx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM coops WHERE domain = $1 AND slug = $2 AND actor_id <> $3`,
+		if _, err := TxExec(ctx, tx, `DELETE FROM coops WHERE domain = $1 AND slug = $2 AND actor_id <> $3`,
 			domain, c.Slug, c.ActorID); err != nil {
 			return fmt.Errorf("directory: replace remote coop: %w", err)
 		}
-		err := tx.QueryRowContext(ctx, `INSERT INTO coops (domain, slug, actor_id, url, icon_url, fetched_at,
+		err := TxQueryRow(ctx, tx, `INSERT INTO coops (domain, slug, actor_id, url, icon_url, fetched_at,
 			name, summary, website, city, region, country, regions_served, remote_friendly, languages,
 			year_founded, legal_form, worker_owners, workers, networks, contact_email, capacity, skills,
 			approve_followers, discoverable, created_at, updated_at)
@@ -146,7 +147,7 @@ func (s *Store) RemoteCoopByActor(ctx context.Context, actorID string) (KnownCoo
 // tx, or ErrNotFound.
 func (s *Store) RemoteCoopIDTx(ctx context.Context, tx *sql.Tx, actorID string) (int64, error) {
 	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM coops WHERE actor_id = $1 AND domain <> ''`, actorID).Scan(&id)
+	err := TxQueryRow(ctx, tx, `SELECT id FROM coops WHERE actor_id = $1 AND domain <> ''`, actorID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, ErrNotFound
 	}
@@ -194,7 +195,7 @@ func (s *Store) UpsertRemoteService(ctx context.Context, tx *sql.Tx, coopID int6
 	var id int64
 	err = s.inTx(ctx, tx, func(tx *sql.Tx) error {
 		var domain string
-		err := tx.QueryRowContext(ctx, `SELECT domain FROM coops WHERE id = $1`, coopID).Scan(&domain)
+		err := TxQueryRow(ctx, tx, `SELECT domain FROM coops WHERE id = $1`, coopID).Scan(&domain)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -205,7 +206,7 @@ func (s *Store) UpsertRemoteService(ctx context.Context, tx *sql.Tx, coopID int6
 			return fmt.Errorf("%w: service %s is not on the host of its coop (%q)", ErrInvalidRemote, svc.ObjectID, domain)
 		}
 		now := db.Now()
-		err = tx.QueryRowContext(ctx, `INSERT INTO services (coop_id, object_id, url, title, description,
+		err = TxQueryRow(ctx, tx, `INSERT INTO services (coop_id, object_id, url, title, description,
 			category, tags, pricing, price_min, price_max, currency, active, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
 			ON CONFLICT (object_id) DO UPDATE SET url = excluded.url, title = excluded.title,
@@ -232,7 +233,7 @@ func (s *Store) UpsertRemoteService(ctx context.Context, tx *sql.Tx, coopID int6
 func (s *Store) DeleteRemoteService(ctx context.Context, tx *sql.Tx, coopID int64, objectID string) (bool, error) {
 	var n int64
 	err := s.inTx(ctx, tx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM services WHERE object_id = $1 AND coop_id = $2
+		res, err := TxExec(ctx, tx, `DELETE FROM services WHERE object_id = $1 AND coop_id = $2
 			AND coop_id IN (SELECT id FROM coops WHERE domain <> '')`, objectID, coopID)
 		if err != nil {
 			return fmt.Errorf("directory: delete remote service: %w", err)
@@ -504,4 +505,132 @@ func cleanRemoteService(s *RemoteService) {
 
 func clamp(v, lo, hi int) int {
 	return max(lo, min(v, hi))
+}
+
+// TxStatements keeps the statements prepared in one transaction, by query
+// text, so that a caller applying many changes in one transaction (the
+// inbox's group commit) has each query parsed once instead of once per
+// change: on SQLite, parsing the larger statements costs more than running
+// them. It is used by one goroutine at a time, and the statements close
+// with the transaction.
+type TxStatements struct {
+	tx     *sql.Tx
+	stmts  map[string]*sql.Stmt
+	shared *PreparedStatements
+	missed []string // prepared in tx only: for shared to prepare after
+}
+
+// NewTxStatements returns an empty cache of tx's statements.
+func NewTxStatements(tx *sql.Tx) *TxStatements {
+	return &TxStatements{tx: tx, stmts: map[string]*sql.Stmt{}}
+}
+
+// PreparedStatements are statements prepared once on a pool and run in
+// its transactions (sql.Tx.StmtContext reuses a statement already prepared
+// on the transaction's connection: on SQLite's single write connection,
+// each query is parsed once for the life of the process).
+type PreparedStatements struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+// maxPreparedStatements bounds PreparedStatements (the queries are
+// constants of the code: the bound is never reached in practice).
+const maxPreparedStatements = 256
+
+// NewPreparedStatements returns statements to be prepared on db.
+func NewPreparedStatements(db *sql.DB) *PreparedStatements {
+	return &PreparedStatements{db: db, stmts: map[string]*sql.Stmt{}}
+}
+
+// Tx returns the statements of tx, taken from p where p has them.
+func (p *PreparedStatements) Tx(tx *sql.Tx) *TxStatements {
+	s := NewTxStatements(tx)
+	s.shared = p
+	return s
+}
+
+// Learn prepares on p's pool the queries that s had to prepare in its
+// transaction, for the transactions after. Call it once s's transaction
+// has ended: on a pool of one connection, preparing waits for it.
+func (p *PreparedStatements) Learn(ctx context.Context, s *TxStatements) {
+	for _, q := range s.missed {
+		p.mu.Lock()
+		_, have := p.stmts[q]
+		full := len(p.stmts) >= maxPreparedStatements
+		p.mu.Unlock()
+		if have || full {
+			continue
+		}
+		st, err := p.db.PrepareContext(ctx, q)
+		if err != nil {
+			continue // run prepared per transaction instead
+		}
+		p.mu.Lock()
+		if _, have := p.stmts[q]; have {
+			st.Close()
+		} else {
+			p.stmts[q] = st
+		}
+		p.mu.Unlock()
+	}
+	s.missed = nil
+}
+
+type txStatementsKey struct{}
+
+// WithTxStatements returns a context carrying s: TxExec and TxQueryRow
+// given s's transaction and this context run their queries as prepared
+// statements of s.
+func WithTxStatements(ctx context.Context, s *TxStatements) context.Context {
+	return context.WithValue(ctx, txStatementsKey{}, s)
+}
+
+func (s *TxStatements) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	if s == nil || tx != s.tx {
+		return nil
+	}
+	if st, ok := s.stmts[query]; ok {
+		return st
+	}
+	if s.shared != nil {
+		s.shared.mu.Lock()
+		ps := s.shared.stmts[query]
+		s.shared.mu.Unlock()
+		if ps != nil {
+			st := tx.StmtContext(ctx, ps)
+			s.stmts[query] = st
+			return st
+		}
+		s.missed = append(s.missed, query)
+	}
+	st, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // run unprepared: the same error surfaces there
+	}
+	s.stmts[query] = st
+	return st
+}
+
+func txStatementsFrom(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	s, _ := ctx.Value(txStatementsKey{}).(*TxStatements)
+	return s.stmt(ctx, tx, query)
+}
+
+// TxExec runs query in tx, prepared once per transaction when ctx carries
+// tx's TxStatements.
+func TxExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := txStatementsFrom(ctx, tx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// TxQueryRow runs query in tx like TxExec, for at most one row.
+func TxQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := txStatementsFrom(ctx, tx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
 }

@@ -64,7 +64,7 @@ func (f *Federation) applyFollow(ctx context.Context, tx *sql.Tx, in incoming) (
 		return nil, err
 	}
 	var prev string
-	err = tx.QueryRowContext(ctx, `SELECT state FROM followers WHERE coop_id = $1 AND actor_id = $2`, coop.ID, in.Actor.ID).Scan(&prev)
+	err = directory.TxQueryRow(ctx, tx, `SELECT state FROM followers WHERE coop_id = $1 AND actor_id = $2`, coop.ID, in.Actor.ID).Scan(&prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("federation: read follower: %w", err)
 	}
@@ -74,7 +74,7 @@ func (f *Federation) applyFollow(ctx context.Context, tx *sql.Tx, in incoming) (
 	}
 	// A follower who follows again (a new Follow id) keeps its place, and
 	// gets an Accept again: servers wait for one per Follow.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO followers (coop_id, actor_id, follow_id, state, created_at)
+	if _, err := directory.TxExec(ctx, tx, `INSERT INTO followers (coop_id, actor_id, follow_id, state, created_at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (coop_id, actor_id) DO UPDATE SET follow_id = excluded.follow_id, state = excluded.state`,
 		coop.ID, in.Actor.ID, in.ID, state, db.Now()); err != nil {
 		return nil, fmt.Errorf("federation: save follower: %w", err)
@@ -96,7 +96,7 @@ func (f *Federation) applyUndo(ctx context.Context, tx *sql.Tx, in incoming) (la
 	if obj.Embedded && obj.Actor != "" && obj.Actor != in.Actor.ID {
 		return nil, fmt.Errorf("%w: %s undoes a Follow by %s", errRefused, in.Actor.ID, obj.Actor)
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM followers WHERE actor_id = $1 AND follow_id = $2`, in.Actor.ID, obj.ID)
+	res, err := directory.TxExec(ctx, tx, `DELETE FROM followers WHERE actor_id = $1 AND follow_id = $2`, in.Actor.ID, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("federation: remove follower: %w", err)
 	}
@@ -109,7 +109,7 @@ func (f *Federation) applyUndo(ctx context.Context, tx *sql.Tx, in incoming) (la
 	if err != nil || !ok {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM followers WHERE coop_id = $1 AND actor_id = $2`, coop.ID, in.Actor.ID); err != nil {
+	if _, err := directory.TxExec(ctx, tx, `DELETE FROM followers WHERE coop_id = $1 AND actor_id = $2`, coop.ID, in.Actor.ID); err != nil {
 		return nil, fmt.Errorf("federation: remove follower: %w", err)
 	}
 	return nil, nil
@@ -128,7 +128,7 @@ func (f *Federation) applyFollowAnswer(ctx context.Context, tx *sql.Tx, in incom
 	if in.Type == "Reject" {
 		state = stateRejected
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE following SET state = $1, updated_at = $2 WHERE follow_id = $3 AND actor_id = $4`,
+	res, err := directory.TxExec(ctx, tx, `UPDATE following SET state = $1, updated_at = $2 WHERE follow_id = $3 AND actor_id = $4`,
 		state, db.Now(), obj.ID, in.Actor.ID)
 	if err != nil {
 		return nil, fmt.Errorf("federation: save following: %w", err)
@@ -139,7 +139,7 @@ func (f *Federation) applyFollowAnswer(ctx context.Context, tx *sql.Tx, in incom
 		if err != nil || !ok {
 			return nil, err
 		}
-		res, err = tx.ExecContext(ctx, `UPDATE following SET state = $1, updated_at = $2 WHERE coop_id = $3 AND actor_id = $4`,
+		res, err = directory.TxExec(ctx, tx, `UPDATE following SET state = $1, updated_at = $2 WHERE coop_id = $3 AND actor_id = $4`,
 			state, db.Now(), coop.ID, in.Actor.ID)
 		if err != nil {
 			return nil, fmt.Errorf("federation: save following: %w", err)
@@ -220,7 +220,7 @@ func (f *Federation) updateActor(ctx context.Context, tx *sql.Tx, in incoming) (
 	actorID := in.Actor.ID
 	// Listed: followed by a coop of ours, or in the directory already.
 	var followed, known int
-	if err := tx.QueryRowContext(ctx, `SELECT
+	if err := directory.TxQueryRow(ctx, tx, `SELECT
 		(SELECT COUNT(*) FROM following WHERE actor_id = $1 AND state = $2),
 		(SELECT COUNT(*) FROM coops WHERE actor_id = $1 AND domain <> '')`, actorID, stateAccepted).Scan(&followed, &known); err != nil {
 		return nil, fmt.Errorf("federation: read following: %w", err)
@@ -244,8 +244,11 @@ func (f *Federation) updateActor(ctx context.Context, tx *sql.Tx, in incoming) (
 	}
 	// Followers' actors too: their inbox and key stay current.
 	if fresh := a.remoteActor(in.Actor.FetchedAt); fresh != in.Actor {
-		if err := f.saveActorTx(ctx, tx, a); err != nil {
-			return nil, err
+		// saveActorTx's statement, prepared once per batch (TxExec).
+		ra := a.remoteActor(f.cfg.Now())
+		if _, err := directory.TxExec(ctx, tx, upsertActorSQL, ra.ID, ra.Host, ra.Type, ra.Username, ra.Name, ra.URL,
+			ra.Inbox, ra.SharedInbox, ra.KeyID, ra.PublicKeyPEM, ra.FetchedAt); err != nil {
+			return nil, fmt.Errorf("federation: cache actor %s: %w", ra.ID, err)
 		}
 	}
 	if !a.isCoop() || !listed {
@@ -289,7 +292,7 @@ func (f *Federation) forgetActor(ctx context.Context, tx *sql.Tx, actorID string
 		`DELETE FROM following WHERE actor_id = $1`,
 		`DELETE FROM remote_actors WHERE id = $1`,
 	} {
-		if _, err := tx.ExecContext(ctx, q, actorID); err != nil {
+		if _, err := directory.TxExec(ctx, tx, q, actorID); err != nil {
 			return fmt.Errorf("federation: forget actor %s: %w", actorID, err)
 		}
 	}
@@ -301,7 +304,7 @@ func (f *Federation) forgetActor(ctx context.Context, tx *sql.Tx, actorID string
 // only then is what it publishes kept.
 func (f *Federation) isFollowed(ctx context.Context, tx *sql.Tx, actorID string) (bool, error) {
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM following WHERE actor_id = $1 AND state = $2`,
+	if err := directory.TxQueryRow(ctx, tx, `SELECT COUNT(*) FROM following WHERE actor_id = $1 AND state = $2`,
 		actorID, stateAccepted).Scan(&n); err != nil {
 		return false, fmt.Errorf("federation: read following: %w", err)
 	}

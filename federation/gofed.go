@@ -15,8 +15,6 @@ import (
 	"github.com/go-fed/activity/pub"
 	"github.com/go-fed/activity/streams"
 	"github.com/go-fed/activity/streams/vocab"
-
-	"github.com/coopnet/coopnet/internal/db"
 )
 
 // go-fed/activity runs the inbox POST once our own checks have passed
@@ -65,8 +63,8 @@ func inboxStateFrom(ctx context.Context) *inboxState {
 }
 
 // newGoFedActor builds the go-fed actor that serves both inboxes.
-func newGoFedActor(f *Federation, locks *iriLocks) pub.FederatingActor {
-	p := &goFedProtocol{f: f}
+func newGoFedActor(f *Federation, locks *iriLocks, reads readSlots) pub.FederatingActor {
+	p := &goFedProtocol{f: f, batch: newInboxBatcher(f)}
 	p.callbacks = []any{
 		func(c context.Context, a vocab.ActivityStreamsFollow) error { return p.apply(c, a, f.applyFollow) },
 		func(c context.Context, a vocab.ActivityStreamsUndo) error { return p.apply(c, a, f.applyUndo) },
@@ -90,46 +88,38 @@ func newGoFedActor(f *Federation, locks *iriLocks) pub.FederatingActor {
 		func(c context.Context, a vocab.ActivityStreamsAnnounce) error { return p.ignore(c, a) },
 		func(c context.Context, a vocab.ActivityStreamsBlock) error { return p.ignore(c, a) },
 	}
-	return pub.NewFederatingActor(p, p, &goFedDB{f: f, locks: locks}, goFedClock{now: f.cfg.Now})
+	return pub.NewFederatingActor(p, p, &goFedDB{f: f, locks: locks, reads: reads}, goFedClock{now: f.cfg.Now})
 }
 
 // goFedProtocol implements go-fed's CommonBehavior and FederatingProtocol.
 type goFedProtocol struct {
 	f         *Federation
+	batch     *inboxBatcher
 	callbacks []any
 }
 
 // apply translates the activity and runs effect in a transaction that also
-// records the activity in inbox_seen. When the insert finds the id there
-// already (the same activity arriving twice at once, maybe in two
-// processes), the effect is skipped: it is applied exactly once.
+// records the activity in inbox_seen: the batch's (inbox_batch.go), in a
+// savepoint of its own. When the insert finds the id there already (the
+// same activity arriving twice at once, maybe in two processes), the effect
+// is skipped: it is applied exactly once. apply returns once the
+// transaction has committed.
 func (p *goFedProtocol) apply(ctx context.Context, a pub.Activity, effect func(context.Context, *sql.Tx, incoming) (later, error)) error {
 	st := inboxStateFrom(ctx)
 	if st == nil {
 		return errors.New("federation: go-fed callback outside an inbox request")
 	}
 	in := translate(a, st)
-	err := p.f.db.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO inbox_seen (activity_id, actor_id, received_at) VALUES ($1, $2, $3)
-			ON CONFLICT (activity_id) DO NOTHING`, in.ID, in.Actor.ID, db.Now())
-		if err != nil {
-			return fmt.Errorf("federation: record activity: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
-		}
-		l, err := effect(ctx, tx, in)
-		if l != nil {
-			st.later = append(st.later, l)
-		}
-		return err
-	})
+	l, err := p.batch.apply(ctx, in, effect)
 	if err != nil {
 		st.later = nil
 		if !errors.Is(err, errRefused) && !errors.Is(err, errInvalidActivity) {
 			err = fmt.Errorf("%w: %w", errStore, err)
 		}
 		return err
+	}
+	if l != nil {
+		st.later = append(st.later, l)
 	}
 	st.recorded = true
 	return nil
@@ -319,6 +309,7 @@ func (c goFedClock) Now() time.Time { return c.now() }
 type goFedDB struct {
 	f     *Federation
 	locks *iriLocks
+	reads readSlots // the inbox's (nil: no limit)
 }
 
 // Lock implements pub.Database (see iriLocks). Our inboxes are not locked:
@@ -348,13 +339,21 @@ func (d *goFedDB) isInbox(id *url.URL) bool {
 
 // InboxContains implements pub.Database: an activity was received when its
 // id is in inbox_seen (inboxes are not kept per actor: the id is enough).
+// The activity being processed is reported new without a read: the insert
+// into inbox_seen in its transaction decides (a copy seen before is then
+// skipped there, and answered the same), and the read would only repeat it.
 func (d *goFedDB) InboxContains(c context.Context, _, id *url.URL) (bool, error) {
+	if st := inboxStateFrom(c); st != nil && st.id == id.String() && !st.recorded {
+		return false, nil
+	}
 	return d.seen(c, id.String())
 }
 
 func (d *goFedDB) seen(c context.Context, id string) (bool, error) {
 	var one int
+	release := d.reads.acquire(c)
 	err := d.f.db.QueryRow(c, `SELECT 1 FROM inbox_seen WHERE activity_id = $1`, id).Scan(&one)
+	release()
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

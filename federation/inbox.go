@@ -60,6 +60,7 @@ type inbox struct {
 	f     *Federation
 	actor pub.FederatingActor
 	locks *iriLocks
+	reads readSlots // shared with go-fed's database (gofed.go)
 	// background holds the work effects leave for after their commit
 	// (reading a peer that accepted a follow).
 	background sync.WaitGroup
@@ -83,8 +84,8 @@ func (ib *inbox) pruneSeen(ctx context.Context) {
 
 // registerInbox adds the coops' inboxes and the shared inbox.
 func (f *Federation) registerInbox(e *echo.Echo) {
-	ib := &inbox{f: f, locks: newIRILocks()}
-	ib.actor = newGoFedActor(f, ib.locks)
+	ib := &inbox{f: f, locks: newIRILocks(), reads: newReadSlots(f, inboxReadSlots)}
+	ib.actor = newGoFedActor(f, ib.locks, ib.reads)
 	e.POST("/coops/:slug/inbox", ib.post)
 	e.POST("/inbox", ib.post)
 }
@@ -175,7 +176,10 @@ func (ib *inbox) receive(r *http.Request) (st *inboxState, peer string, ierr *in
 		hosts = append(hosts, kh)
 	}
 	for _, host := range hosts {
-		if ok, err := ib.f.HostAllowed(ctx, host); err != nil {
+		release := ib.reads.acquire(ctx)
+		ok, err := ib.f.HostAllowed(ctx, host)
+		release()
+		if err != nil {
 			return nil, peer, refuse(http.StatusInternalServerError, "policy not read", err)
 		} else if !ok {
 			return nil, peer, refuse(http.StatusForbidden, "this node does not federate with "+host, nil)
@@ -195,14 +199,17 @@ func (ib *inbox) receive(r *http.Request) (st *inboxState, peer string, ierr *in
 func (ib *inbox) verify(ctx context.Context, sig *RequestSignature, env *envelope) (RemoteActor, *inboxError) {
 	f := ib.f
 	if env.isSelfDelete() {
-		if _, err := f.cachedActor(ctx, `id = $1`, env.actor); errors.Is(err, sql.ErrNoRows) {
+		release := ib.reads.acquire(ctx)
+		_, err := f.cachedActor(ctx, `id = $1`, env.actor)
+		release()
+		if errors.Is(err, sql.ErrNoRows) {
 			// A deleted account we never knew (Mastodon tells every server
 			// it ever talked to, signed with a key that is gone): nothing
 			// to delete, and no key to fetch.
 			return RemoteActor{}, nil
 		}
 	}
-	key, err := f.keyFor(ctx, sig.KeyID, false)
+	key, err := ib.cachedKey(ctx, sig.KeyID)
 	if errors.Is(err, errStore) {
 		return RemoteActor{}, refuse(http.StatusInternalServerError, "the activity could not be processed; try again later", err)
 	}
@@ -227,6 +234,26 @@ func (ib *inbox) verify(ctx context.Context, sig *RequestSignature, env *envelop
 			fmt.Errorf("key %s belongs to %s, activity by %s", sig.KeyID, key.actor.ID, env.actor))
 	}
 	return key.actor, nil
+}
+
+// cachedKey is keyFor(ctx, keyID, false) with the cache read in a read
+// slot (the fetch, when the key is not cached, must not hold one).
+func (ib *inbox) cachedKey(ctx context.Context, keyID string) (signerKey, error) {
+	release := ib.reads.acquire(ctx)
+	a, err := ib.f.cachedActor(ctx, `key_id = $1`, keyID)
+	release()
+	switch {
+	case err == nil:
+		pub, err := ParsePublicKeyPEM(a.PublicKeyPEM)
+		if err != nil {
+			return signerKey{}, fmt.Errorf("%w: cached key %s: %v", ErrSignature, keyID, err)
+		}
+		return signerKey{actor: a, pub: pub, cached: true}, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return ib.f.keyFor(ctx, keyID, false)
+	default:
+		return signerKey{}, err
+	}
 }
 
 // runGoFed hands the verified activity to go-fed and turns its answer into

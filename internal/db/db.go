@@ -97,7 +97,10 @@ func openSQLite(dataDir string) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("db: open sqlite: %w", err)
 	}
+	// Keep every read connection open: opening one reads the whole schema,
+	// and database/sql keeps only 2 idle by default.
 	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
 	return &DB{read: read, write: write, dialect: SQLite}, nil
 }
 
