@@ -152,10 +152,28 @@ func (f *Federation) applyFollowAnswer(ctx context.Context, tx *sql.Tx, in incom
 	}
 	f.log.InfoContext(ctx, "follow answered", "actor", in.Actor.ID, "state", state)
 	if state != stateAccepted {
-		return nil, nil
+		return nil, f.forgetUnfollowedPeer(ctx, tx, in.Actor.ID)
 	}
 	actorID := in.Actor.ID
 	return func(ctx context.Context) { f.learnPeer(ctx, actorID) }, nil
+}
+
+// forgetUnfollowedPeer removes a peer's coop from the directory once none of
+// our coops follows it: its later changes would no longer reach us, and a
+// profile that silently goes stale is worse than none.
+func (f *Federation) forgetUnfollowedPeer(ctx context.Context, tx *sql.Tx, actorID string) error {
+	var n int
+	if err := directory.TxQueryRow(ctx, tx, `SELECT COUNT(*) FROM following WHERE actor_id = $1 AND state = $2`,
+		actorID, stateAccepted).Scan(&n); err != nil {
+		return fmt.Errorf("federation: read following: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := f.dir.DeleteRemoteCoop(ctx, tx, actorID); err != nil {
+		return err
+	}
+	return nil
 }
 
 // applyCreateOrUpdate handles a Create or an Update of a Service, or an

@@ -249,6 +249,7 @@ func TestNetworkManualApproval(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, "A learns it was removed", func() bool { return a.followingState(b.actor()) != "accepted" })
+		eventually(t, "A forgets B's coop, whose changes no longer reach it", func() bool { _, known := a.known(b); return !known })
 	})
 }
 
