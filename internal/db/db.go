@@ -109,7 +109,11 @@ func openPostgres(databaseURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: open postgres: %w", err)
 	}
+	// As many idle as open: database/sql keeps 2 by default, and under
+	// concurrent requests the rest would be closed and reopened all the time
+	// (a new PostgreSQL backend each time).
 	pool.SetMaxOpenConns(16)
+	pool.SetMaxIdleConns(16)
 	return &DB{read: pool, write: pool, dialect: Postgres}, nil
 }
 
