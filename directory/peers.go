@@ -26,16 +26,5 @@ func (s *Store) ListRemoteCoops(ctx context.Context, discoverableOnly bool) ([]K
 // RemoteCoopByID returns the coop with that id if it is hosted on a peer
 // node, or ErrNotFound (also for a coop hosted here).
 func (s *Store) RemoteCoopByID(ctx context.Context, id int64) (KnownCoop, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+knownCoopColumns+` FROM coops c WHERE c.id = $1 AND c.domain <> ''`, id)
-	if err != nil {
-		return KnownCoop{}, fmt.Errorf("directory: read remote coop: %w", err)
-	}
-	out, err := scanKnownCoops(rows)
-	if err != nil {
-		return KnownCoop{}, err
-	}
-	if len(out) == 0 {
-		return KnownCoop{}, ErrNotFound
-	}
-	return out[0], nil
+	return s.remoteCoop(ctx, `c.id = $1`, id)
 }

@@ -129,7 +129,13 @@ func (s *Store) UpsertRemoteCoop(ctx context.Context, tx *sql.Tx, c RemoteCoop) 
 
 // RemoteCoopByActor returns the remote coop with that actor id, or ErrNotFound.
 func (s *Store) RemoteCoopByActor(ctx context.Context, actorID string) (KnownCoop, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+knownCoopColumns+` FROM coops c WHERE c.actor_id = $1 AND c.domain <> ''`, actorID)
+	return s.remoteCoop(ctx, `c.actor_id = $1`, actorID)
+}
+
+// remoteCoop returns the one remote coop that where (with arg as $1)
+// selects, or ErrNotFound.
+func (s *Store) remoteCoop(ctx context.Context, where string, arg any) (KnownCoop, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+knownCoopColumns+` FROM coops c WHERE `+where+` AND c.domain <> ''`, arg)
 	if err != nil {
 		return KnownCoop{}, fmt.Errorf("directory: read remote coop: %w", err)
 	}

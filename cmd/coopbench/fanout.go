@@ -65,22 +65,11 @@ func runFanout(ctx context.Context, args []string, out io.Writer) error {
 // benchFanout sets up the node, its followers and the sinks, and times the
 // runs.
 func benchFanout(ctx context.Context, cfg fanoutConfig, out io.Writer) (err error) {
-	fmt.Fprintf(out, "load average before: %s\n", loadAverage())
-	stopPprof, err := servePprof(cfg.pprofAddr)
+	n, stop, err := setUpBench(ctx, out, cfg.pprofAddr, cfg.databaseURL)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, stopPprof()) }()
-	bdb, err := openBenchDB(ctx, cfg.databaseURL)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, bdb.Close()) }()
-	n, err := startNode(ctx, bdb.DB, "alpha")
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, n.Stop()) }()
+	defer func() { err = errors.Join(err, stop()) }()
 	keyID, pub, err := fetchPublicKey(ctx, n.ActorID())
 	if err != nil {
 		return err
@@ -91,7 +80,7 @@ func benchFanout(ctx context.Context, cfg fanoutConfig, out io.Writer) (err erro
 	}
 	defer s.Close()
 	perHost := cfg.followers / cfg.hosts
-	if err := addFollowers(ctx, bdb.DB, n.Coop.ID, s.URLs, perHost, cfg.shared); err != nil {
+	if err := addFollowers(ctx, n.DB, n.Coop.ID, s.URLs, perHost, cfg.shared); err != nil {
 		return err
 	}
 	want := cfg.followers
@@ -99,7 +88,7 @@ func benchFanout(ctx context.Context, cfg fanoutConfig, out io.Writer) (err erro
 		want = cfg.hosts
 	}
 	fmt.Fprintf(out, "fanout: %s, %d followers on %d hosts (%d per host), shared inboxes %v: %d POSTs per Update\n",
-		bdb.dialect(), cfg.followers, cfg.hosts, perHost, cfg.shared, want)
+		string(n.DB.Dialect()), cfg.followers, cfg.hosts, perHost, cfg.shared, want)
 	runs, err := timeRuns(ctx, cfg, n, s, want)
 	if err != nil {
 		return err

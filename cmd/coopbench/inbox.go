@@ -55,22 +55,11 @@ func runInbox(ctx context.Context, args []string, out io.Writer) error {
 
 // benchInbox sets up the node and its peers, posts, verifies and reports.
 func benchInbox(ctx context.Context, cfg inboxConfig, out io.Writer) (err error) {
-	fmt.Fprintf(out, "load average before: %s\n", loadAverage())
-	stopPprof, err := servePprof(cfg.pprofAddr)
+	n, stop, err := setUpBench(ctx, out, cfg.pprofAddr, cfg.databaseURL)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, stopPprof()) }()
-	bdb, err := openBenchDB(ctx, cfg.databaseURL)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, bdb.Close()) }()
-	n, err := startNode(ctx, bdb.DB, "alpha")
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, n.Stop()) }()
+	defer func() { err = errors.Join(err, stop()) }()
 	peers, err := startFakePeers(ctx, cfg.actors)
 	if err != nil {
 		return err
@@ -96,7 +85,7 @@ func benchInbox(ctx context.Context, cfg inboxConfig, out io.Writer) (err error)
 	if err != nil {
 		return err
 	}
-	res.report(out, cfg, bdb.dialect())
+	res.report(out, cfg, string(n.DB.Dialect()))
 	return verifyInbox(ctx, n, peers, res, seenBefore, out)
 }
 

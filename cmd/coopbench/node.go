@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -84,4 +85,25 @@ func (n *localNode) Stop() error {
 // activity or a failed delivery shows, the routine lines do not.
 func benchLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// setUpBench is what every node benchmark starts with: the load average
+// noted, pprof served if asked, a fresh database and a node with the coop
+// alpha. stop undoes all of it, in reverse order.
+func setUpBench(ctx context.Context, out io.Writer, pprofAddr, databaseURL string) (*localNode, func() error, error) {
+	fmt.Fprintf(out, "load average before: %s\n", loadAverage())
+	stopPprof, err := servePprof(pprofAddr)
+	if err != nil {
+		return nil, nil, err
+	}
+	bdb, err := openBenchDB(ctx, databaseURL)
+	if err != nil {
+		return nil, nil, errors.Join(err, stopPprof())
+	}
+	n, err := startNode(ctx, bdb.DB, "alpha")
+	if err != nil {
+		return nil, nil, errors.Join(err, bdb.Close(), stopPprof())
+	}
+	stop := func() error { return errors.Join(n.Stop(), bdb.Close(), stopPprof()) }
+	return n, stop, nil
 }
