@@ -23,6 +23,8 @@ type Config struct {
 	// BaseURL is the node's public URL, fixed at setup.
 	BaseURL *url.URL
 	Store   *directory.Store
+	// Directory is the searchable directory of every coop the node knows.
+	Directory *directory.Directory
 	// Federation serves the ActivityPub side: its routes, the documents
 	// behind the coop and service pages, and the network pages' data.
 	Federation *federation.Federation

@@ -50,6 +50,7 @@ const (
 type Node struct {
 	DB         *db.DB
 	Store      *directory.Store
+	Directory  *directory.Directory
 	Federation *federation.Federation
 	Handler    http.Handler
 	log        *slog.Logger
@@ -68,14 +69,15 @@ func New(d *db.DB, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	dir := directory.NewDirectory(store)
 	handler, err := web.New(web.Config{
-		BaseURL: cfg.BaseURL, Store: store, Federation: fed, Logger: cfg.Logger,
+		BaseURL: cfg.BaseURL, Store: store, Directory: dir, Federation: fed, Logger: cfg.Logger,
 		LoginAttemptsPerMinute: cfg.LoginAttemptsPerMinute,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: web: %w", err)
 	}
-	return &Node{DB: d, Store: store, Federation: fed, Handler: handler, log: cfg.Logger}, nil
+	return &Node{DB: d, Store: store, Directory: dir, Federation: fed, Handler: handler, log: cfg.Logger}, nil
 }
 
 // Serve serves on ln and runs the delivery workers until ctx ends, then shuts
@@ -90,6 +92,9 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener, grace time.Duration) 
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
 	fresh := trackFreshConns(srv)
+	if err := n.Directory.Start(ctx); err != nil {
+		return fmt.Errorf("node: build the directory index: %w", err)
+	}
 	if err := n.Federation.Start(ctx); err != nil {
 		return fmt.Errorf("node: start deliveries: %w", err)
 	}
