@@ -133,6 +133,7 @@ func (f *Federation) cachedActor(ctx context.Context, where string, arg any) (Re
 // saveActor caches an actor document.
 func (f *Federation) saveActor(ctx context.Context, doc *actorDoc) (RemoteActor, error) {
 	a := doc.remoteActor(f.cfg.Now())
+	f.signers.forget(a.ID)
 	_, err := f.db.Exec(ctx, upsertActorSQL, a.ID, a.Host, a.Type, a.Username, a.Name, a.URL, a.Inbox,
 		a.SharedInbox, a.KeyID, a.PublicKeyPEM, a.FetchedAt)
 	if err != nil {
@@ -144,6 +145,7 @@ func (f *Federation) saveActor(ctx context.Context, doc *actorDoc) (RemoteActor,
 // saveActorTx caches an actor document inside tx (an Update of the actor).
 func (f *Federation) saveActorTx(ctx context.Context, tx *sql.Tx, doc *actorDoc) error {
 	a := doc.remoteActor(f.cfg.Now())
+	f.signers.forget(a.ID)
 	_, err := tx.ExecContext(ctx, upsertActorSQL, a.ID, a.Host, a.Type, a.Username, a.Name, a.URL, a.Inbox,
 		a.SharedInbox, a.KeyID, a.PublicKeyPEM, a.FetchedAt)
 	if err != nil {
@@ -262,9 +264,9 @@ func (f *Federation) fetchSigned(ctx context.Context, rawURL string) ([]byte, *u
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		return nil, nil, fmt.Errorf("%w: %s answered %d", ErrGone, rawURL, resp.StatusCode)
+		return nil, nil, fmt.Errorf("%w: %s answered %w", ErrGone, rawURL, httpStatus(resp.StatusCode))
 	case resp.StatusCode != http.StatusOK:
-		return nil, nil, fmt.Errorf("federation: fetch %s: status %d", rawURL, resp.StatusCode)
+		return nil, nil, fmt.Errorf("federation: fetch %s: %w", rawURL, httpStatus(resp.StatusCode))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentBytes+1))
 	if err != nil {
@@ -403,6 +405,7 @@ type actorDoc struct {
 	Inbox             jsonID      `json:"inbox"`
 	Outbox            jsonID      `json:"outbox"`
 	Followers         jsonID      `json:"followers"`
+	Following         jsonID      `json:"following"`
 	Services          jsonID      `json:"services"`
 	Endpoints         struct {
 		SharedInbox jsonID `json:"sharedInbox"`

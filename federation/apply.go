@@ -302,6 +302,7 @@ func (f *Federation) applyDelete(ctx context.Context, tx *sql.Tx, in incoming) (
 
 // forgetActor removes every trace of a deleted remote actor.
 func (f *Federation) forgetActor(ctx context.Context, tx *sql.Tx, actorID string) error {
+	f.signers.forget(actorID)
 	if _, err := f.dir.DeleteRemoteCoop(ctx, tx, actorID); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
 
 	"github.com/coopnet/coopnet/directory"
 	"github.com/coopnet/coopnet/internal/db"
@@ -29,18 +31,26 @@ type Config struct {
 	Version string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Workers register extra River workers (such as mail's) on the
+	// delivery queue's client, so that other packages' jobs commit with
+	// their changes through InsertJobTx. Their jobs run on River's default
+	// queue, a few at a time. Each func may be called more than once.
+	Workers []func(*river.Workers) error
 }
 
 // Federation is the node's ActivityPub side.
 type Federation struct {
-	cfg    Config
-	db     *db.DB
-	dir    *directory.Store
-	urls   URLs
-	keys   *Keys
-	log    *slog.Logger
-	client *http.Client
-	queue  *queue
+	cfg     Config
+	db      *db.DB
+	dir     *directory.Store
+	urls    URLs
+	keys    *Keys
+	log     *slog.Logger
+	client  *http.Client
+	queue   *queue
+	policy  policyCache
+	fresh   *refresher // freshness.go, discovery.go
+	signers *keyCache
 }
 
 // New wires federation. It registers the hook through which the directory
@@ -56,19 +66,21 @@ func New(cfg Config) (*Federation, error) {
 		cfg.Version = "dev"
 	}
 	f := &Federation{
-		cfg:    cfg,
-		db:     cfg.DB,
-		dir:    cfg.Directory,
-		urls:   URLs{Base: cfg.BaseURL},
-		keys:   NewKeys(cfg.DB),
-		log:    cfg.Logger.With("component", "federation"),
-		client: NewClient(cfg.AllowPrivateAddresses),
+		cfg:     cfg,
+		db:      cfg.DB,
+		signers: newKeyCache(),
+		dir:     cfg.Directory,
+		urls:    URLs{Base: cfg.BaseURL},
+		keys:    NewKeys(cfg.DB),
+		log:     cfg.Logger.With("component", "federation"),
+		client:  NewClient(cfg.AllowPrivateAddresses),
 	}
 	q, err := newQueue(f)
 	if err != nil {
 		return nil, fmt.Errorf("federation: queue: %w", err)
 	}
 	f.queue = q
+	f.fresh = newRefresher(f)
 	cfg.Directory.OnChange(f.publishChange)
 	return f, nil
 }
@@ -82,11 +94,21 @@ func (f *Federation) Register(e *echo.Echo) {
 	f.registerInbox(e)
 }
 
-// Start runs the delivery workers until ctx ends or Stop is called.
-func (f *Federation) Start(ctx context.Context) error { return f.queue.start(ctx) }
+// Start runs the delivery workers, and the refresh of peers' coops and of
+// suggestions (freshness.go), until ctx ends or Stop is called.
+func (f *Federation) Start(ctx context.Context) error {
+	if err := f.queue.start(ctx); err != nil {
+		return err
+	}
+	f.fresh.start(ctx)
+	return nil
+}
 
-// Stop waits for deliveries in progress to finish, up to ctx's deadline.
-func (f *Federation) Stop(ctx context.Context) error { return f.queue.stop(ctx) }
+// Stop ends the refresh and waits for deliveries in progress to finish, up
+// to ctx's deadline.
+func (f *Federation) Stop(ctx context.Context) error {
+	return errors.Join(f.fresh.stop(ctx), f.queue.stop(ctx))
+}
 
 // publishChange is the directory's change hook: it turns a change to a local
 // coop into an activity in its outbox, delivered to its followers.

@@ -239,6 +239,9 @@ func (ib *inbox) verify(ctx context.Context, sig *RequestSignature, env *envelop
 // cachedKey is keyFor(ctx, keyID, false) with the cache read in a read
 // slot (the fetch, when the key is not cached, must not hold one).
 func (ib *inbox) cachedKey(ctx context.Context, keyID string) (signerKey, error) {
+	if k, ok := ib.f.signers.get(keyID); ok {
+		return k, nil
+	}
 	release := ib.reads.acquire(ctx)
 	a, err := ib.f.cachedActor(ctx, `key_id = $1`, keyID)
 	release()
@@ -248,7 +251,9 @@ func (ib *inbox) cachedKey(ctx context.Context, keyID string) (signerKey, error)
 		if err != nil {
 			return signerKey{}, fmt.Errorf("%w: cached key %s: %v", ErrSignature, keyID, err)
 		}
-		return signerKey{actor: a, pub: pub, cached: true}, nil
+		k := signerKey{actor: a, pub: pub, cached: true}
+		ib.f.signers.put(keyID, k)
+		return k, nil
 	case errors.Is(err, sql.ErrNoRows):
 		return ib.f.keyFor(ctx, keyID, false)
 	default:

@@ -111,6 +111,7 @@ func (f *Federation) setRule(ctx context.Context, host, action, reason string) e
 	if err != nil {
 		return fmt.Errorf("federation: save policy for %s: %w", h, err)
 	}
+	f.policy.invalidate()
 	f.log.Info("federation policy changed", "host", h, "action", action)
 	return nil
 }
@@ -123,6 +124,7 @@ func (f *Federation) removeRule(ctx context.Context, host, action string) error 
 	if _, err := f.db.Exec(ctx, `DELETE FROM federation_policy WHERE host = $1 AND action = $2`, h, action); err != nil {
 		return fmt.Errorf("federation: remove policy for %s: %w", h, err)
 	}
+	f.policy.invalidate()
 	f.log.Info("federation policy changed", "host", h, "action", "remove "+action)
 	return nil
 }
@@ -136,6 +138,7 @@ func (f *Federation) SetFederationMode(ctx context.Context, mode string) error {
 	if err != nil {
 		return err
 	}
+	f.policy.invalidate()
 	f.log.Info("federation mode changed", "mode", mode)
 	return nil
 }
@@ -176,46 +179,18 @@ func (f *Federation) federationMode(ctx context.Context) (string, error) {
 
 // HostAllowed reports whether the policy lets the node federate with host
 // (with or without a port): not blocked, and allowed when in allowlist
-// mode. It costs one query: the rules for the host and its parent domains,
-// and the mode, read together.
+// mode. The policy is read from the process's short-lived copy
+// (policyCacheTTL), which this process's own changes refresh at once.
 func (f *Federation) HostAllowed(ctx context.Context, host string) (bool, error) {
 	host = strings.ToLower(host)
 	if host == "" {
 		return false, nil
 	}
-	names := policyNames(host)
-	args := make([]any, 0, len(names)+1)
-	args = append(args, FederationModeSetting)
-	marks := make([]string, len(names))
-	for i, n := range names {
-		args = append(args, n)
-		marks[i] = fmt.Sprintf("$%d", i+2)
-	}
-	rows, err := f.db.Query(ctx, `SELECT action FROM federation_policy WHERE host IN (`+strings.Join(marks, ", ")+`)
-		UNION ALL SELECT 'mode:' || value FROM node_settings WHERE key = $1`, args...)
+	p, err := f.policy.get(ctx, f.db.Query)
 	if err != nil {
-		return false, fmt.Errorf("federation: read policy: %w", err)
+		return false, err
 	}
-	defer rows.Close()
-	allowlist, allowed := false, false
-	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
-			return false, fmt.Errorf("federation: read policy: %w", err)
-		}
-		switch a {
-		case PolicyBlock:
-			return false, nil
-		case PolicyAllow:
-			allowed = true
-		case "mode:" + ModeAllowlist:
-			allowlist = true
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return false, fmt.Errorf("federation: read policy: %w", err)
-	}
-	return !allowlist || allowed, nil
+	return !p.refuses(host), nil
 }
 
 // policyNames lists the rule hosts that apply to host: itself, without its
