@@ -2,6 +2,19 @@
 // index over coops and their services, ranked with BM25, with filters and
 // facets as bitmaps. The database stays the source of truth; the index is
 // built from it at start and kept current by the directory package.
+//
+// One Doc is one coop with its services. Its text is folded (lower case, no
+// accents), stripped of stopwords and stemmed in the doc's language; a query
+// word is looked up under its stem in every supported language, since the
+// query's language is unknown. Every word must match, else any (Relaxed).
+// Per term the index keeps postings (ordinal, field-weighted frequency),
+// and per doc its terms in order, for phrases and for explaining matches.
+// Filters and facets are roaring bitmaps of ordinals.
+//
+// The files: analyze.go (words to terms), doc.go (what of a Doc is indexed),
+// index.go and compact.go (storage and updates), query.go (query text),
+// exec.go (matching and ranking), filters.go, facets.go, explain.go
+// (Hit.Matched), baseline.go (a naive index for benchmarks).
 package search
 
 // Doc is one coop as the index sees it: its profile and its active services.
