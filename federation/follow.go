@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -378,7 +379,14 @@ type collectionDoc struct {
 // must stay on the collection's origin). complete is false when a limit
 // cut the reading short.
 func (f *Federation) collectionItems(ctx context.Context, collection string) (items []json.RawMessage, complete bool, err error) {
-	body, _, err := f.fetchSigned(ctx, collection)
+	return f.readCollection(ctx, collection, maxCollectionItems, f.fetchSigned)
+}
+
+// readCollection is collectionItems reading at most maxItems, each page
+// fetched with fetch (discovery.go passes one that is rate limited).
+func (f *Federation) readCollection(ctx context.Context, collection string, maxItems int,
+	fetch func(context.Context, string) ([]byte, *url.URL, error)) (items []json.RawMessage, complete bool, err error) {
+	body, _, err := fetch(ctx, collection)
 	if err != nil {
 		return nil, false, err
 	}
@@ -400,11 +408,11 @@ func (f *Federation) collectionItems(ctx context.Context, collection string) (it
 	}
 	seen := map[string]bool{collection: true}
 	for pages := 0; next != "" && !seen[next]; pages++ {
-		if pages == maxCollectionPages || len(items) >= maxCollectionItems || !sameOrigin(next, collection) {
-			return items[:min(len(items), maxCollectionItems)], false, nil
+		if pages == maxCollectionPages || len(items) >= maxItems || !sameOrigin(next, collection) {
+			return items[:min(len(items), maxItems)], false, nil
 		}
 		seen[next] = true
-		body, _, err := f.fetchSigned(ctx, next)
+		body, _, err := fetch(ctx, next)
 		if err != nil {
 			return nil, false, err
 		}
@@ -415,8 +423,8 @@ func (f *Federation) collectionItems(ctx context.Context, collection string) (it
 		items = append(append(items, p.OrderedItems...), p.Items...)
 		next = strings.TrimSpace(string(p.Next))
 	}
-	if len(items) > maxCollectionItems {
-		return items[:maxCollectionItems], false, nil
+	if len(items) > maxItems {
+		return items[:maxItems], false, nil
 	}
 	return items, true, nil
 }
