@@ -113,6 +113,10 @@ func (f *Federation) actorDocument(coop directory.Coop, publicPEM string, logo *
 		}
 	}
 	doc["updated"] = apTime(updated)
+	if f.refs != nil {
+		// The referral keys (referrals_keys.go).
+		doc["coopnet:keys"] = f.urls.ReferralKeys(coop.Slug)
+	}
 	for k, v := range coopFacts(coop) {
 		doc[k] = v
 	}

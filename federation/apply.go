@@ -236,6 +236,7 @@ func (f *Federation) applyCreateOrUpdate(ctx context.Context, tx *sql.Tx, in inc
 // only is read back from the actor's server after the commit.
 func (f *Federation) updateActor(ctx context.Context, tx *sql.Tx, in incoming) (later, error) {
 	actorID := in.Actor.ID
+	f.forgetReferralKeys(actorID) // it may have rotated its referral keys
 	// Listed: followed by a coop of ours, or in the directory already.
 	var followed, known int
 	if err := directory.TxQueryRow(ctx, tx, `SELECT

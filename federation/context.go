@@ -97,6 +97,26 @@ func (f *Federation) contextTerms() map[string]any {
 		"maxPrice":           "schema:maxPrice",
 		"priceCurrency":      "schema:priceCurrency",
 		"pricingModel":       "coopnet:pricingModel",
+
+		// Referrals (FEDERATION.md, "Referrals"): FEP-0837's ValueFlows and
+		// om2 terms, spelled as FEP-0837 spells them, and coopnet's links.
+		// The other referral properties are compact IRIs (schema:skills,
+		// coopnet:hop...), which the prefixes above define.
+		"vf":                 "https://w3id.org/valueflows/ont/vf#",
+		"om2":                "http://www.ontology-of-units-of-measure.org/resource/om-2/",
+		"Proposal":           "vf:Proposal",
+		"Intent":             "vf:Intent",
+		"purpose":            "vf:purpose",
+		"unitBased":          "vf:unitBased",
+		"publishes":          "vf:publishes",
+		"action":             "vf:action",
+		"resourceConformsTo": id("vf:resourceConformsTo"),
+		"resourceQuantity":   "vf:resourceQuantity",
+		"hasUnit":            "om2:hasUnit",
+		"hasNumericalValue":  "om2:hasNumericalValue",
+		"coopnet:keys":       id("coopnet:keys"),
+		"coopnet:origin":     id("coopnet:origin"),
+		"coopnet:acceptedBy": id("coopnet:acceptedBy"),
 	}
 }
 

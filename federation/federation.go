@@ -15,12 +15,15 @@ import (
 
 	"github.com/coopnet/coopnet/directory"
 	"github.com/coopnet/coopnet/internal/db"
+	"github.com/coopnet/coopnet/referrals"
 )
 
 // Config is what federation needs; cmd/coopnet fills it.
 type Config struct {
 	DB        *db.DB
 	Directory *directory.Store
+	// Referrals holds work requests and the referrals sent as Offers.
+	Referrals *referrals.Store
 	// BaseURL is the node's public URL, fixed at setup: every id is made of it.
 	BaseURL *url.URL
 	Logger  *slog.Logger
@@ -51,6 +54,7 @@ type Federation struct {
 	policy  policyCache
 	fresh   *refresher // freshness.go, discovery.go
 	signers *keyCache
+	refs    *referralFed // referrals*.go; nil without Config.Referrals
 }
 
 // New wires federation. It registers the hook through which the directory
@@ -81,6 +85,7 @@ func New(cfg Config) (*Federation, error) {
 	}
 	f.queue = q
 	f.fresh = newRefresher(f)
+	f.refs = newReferralFed(f)
 	cfg.Directory.OnChange(f.publishChange)
 	return f, nil
 }

@@ -67,13 +67,18 @@ func newGoFedActor(f *Federation, locks *iriLocks, reads readSlots) pub.Federati
 	p := &goFedProtocol{f: f, batch: newInboxBatcher(f)}
 	p.callbacks = []any{
 		func(c context.Context, a vocab.ActivityStreamsFollow) error { return p.apply(c, a, f.applyFollow) },
-		func(c context.Context, a vocab.ActivityStreamsUndo) error { return p.apply(c, a, f.applyUndo) },
+		// Referral activities go to the referrals store (referrals_inbox.go),
+		// the rest of these to the follows.
+		func(c context.Context, a vocab.ActivityStreamsUndo) error {
+			return p.applyReferralOr(c, a, f.applyUndo)
+		},
 		func(c context.Context, a vocab.ActivityStreamsAccept) error {
-			return p.apply(c, a, f.applyFollowAnswer)
+			return p.applyReferralOr(c, a, f.applyFollowAnswer)
 		},
 		func(c context.Context, a vocab.ActivityStreamsReject) error {
-			return p.apply(c, a, f.applyFollowAnswer)
+			return p.applyReferralOr(c, a, f.applyFollowAnswer)
 		},
+		func(c context.Context, a vocab.ActivityStreamsOffer) error { return p.applyReferralOr(c, a, nil) },
 		func(c context.Context, a vocab.ActivityStreamsCreate) error {
 			return p.apply(c, a, f.applyCreateOrUpdate)
 		},
@@ -82,7 +87,8 @@ func newGoFedActor(f *Federation, locks *iriLocks, reads readSlots) pub.Federati
 		},
 		func(c context.Context, a vocab.ActivityStreamsDelete) error { return p.apply(c, a, f.applyDelete) },
 		// Types go-fed has default effects for that we do not want.
-		func(c context.Context, a vocab.ActivityStreamsAdd) error { return p.ignore(c, a) },
+		// (An Add may be a referral's passed-on notice; any other is ignored.)
+		func(c context.Context, a vocab.ActivityStreamsAdd) error { return p.applyReferralOr(c, a, nil) },
 		func(c context.Context, a vocab.ActivityStreamsRemove) error { return p.ignore(c, a) },
 		func(c context.Context, a vocab.ActivityStreamsLike) error { return p.ignore(c, a) },
 		func(c context.Context, a vocab.ActivityStreamsAnnounce) error { return p.ignore(c, a) },

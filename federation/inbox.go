@@ -53,7 +53,7 @@ const maxInboxBody = 1 << 20
 // handledTypes are the activity types with an effect here; others are
 // answered 202 without reaching go-fed (which would answer 400 to the
 // types it does not know, such as Misskey's EmojiReact).
-var handledTypes = []string{"Follow", "Undo", "Accept", "Reject", "Create", "Update", "Delete"}
+var handledTypes = []string{"Follow", "Undo", "Accept", "Reject", "Create", "Update", "Delete", "Offer", "Add"}
 
 // inbox serves both inbox routes.
 type inbox struct {

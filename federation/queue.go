@@ -42,6 +42,10 @@ const (
 	deliverMaxAttempts = 16
 )
 
+// otherJobWorkers is how many jobs of Config.Workers (mail) run at once in
+// this process: they are few, and a relay takes a handful of connections.
+const otherJobWorkers = 4
+
 // riverMigrateLock is the PostgreSQL advisory lock key that serialises River's
 // own migrations between processes ("coopnet" + 1: the schema migrations use
 // "coopnet"). rivermigrate takes no lock itself.
@@ -167,8 +171,21 @@ func (q *queue) build() error {
 	if err := river.AddWorkerSafely(workers, &deliverWorker{q: q}); err != nil {
 		return fmt.Errorf("federation: queue: %w", err)
 	}
+	if err := q.f.addReferralWorkers(workers); err != nil {
+		return fmt.Errorf("federation: queue: %w", err)
+	}
+	queues := map[string]river.QueueConfig{deliverQueue: {MaxWorkers: s.workers}}
+	for _, register := range q.f.cfg.Workers {
+		if err := register(workers); err != nil {
+			return fmt.Errorf("federation: queue: %w", err)
+		}
+	}
+	if len(q.f.cfg.Workers) > 0 {
+		// Only then: each queue polls, and on SQLite a poll takes the writer.
+		queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: otherJobWorkers}
+	}
 	client, err := river.NewClient(q.driver, &river.Config{
-		Queues:            map[string]river.QueueConfig{deliverQueue: {MaxWorkers: s.workers}},
+		Queues:            queues,
 		Workers:           workers,
 		MaxAttempts:       deliverMaxAttempts,
 		RetryPolicy:       q.retry,
@@ -328,6 +345,16 @@ func (f *Federation) deliverTo(ctx context.Context, tx *sql.Tx, coopID, activity
 	}
 	if _, err := f.queue.client.InsertManyTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("federation: queue deliveries: %w", err)
+	}
+	return nil
+}
+
+// InsertJobTx queues a job of a worker registered through Config.Workers
+// inside tx, on the path deliveries take: the job commits, or rolls back,
+// with the caller's change. opts may be nil.
+func (f *Federation) InsertJobTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	if _, err := f.queue.client.InsertTx(ctx, tx, args, opts); err != nil {
+		return fmt.Errorf("federation: queue a %s job: %w", args.Kind(), err)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ func (f *Federation) registerRead(e *echo.Echo) {
 	e.GET("/coops/:slug/followers", f.serveFollowers)
 	e.GET("/coops/:slug/following", f.serveFollowing)
 	e.GET("/coops/:slug/services", f.serveServices)
+	e.GET("/coops/:slug/keys.json", f.serveReferralKeys)
 	e.GET("/activities/:id", f.serveActivity)
 	e.GET("/activities/:id"+noteSuffix, f.serveNote)
 	e.GET("/ns", f.serveNS)

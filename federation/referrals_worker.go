@@ -1,0 +1,229 @@
+package federation
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/riverqueue/river"
+
+	"github.com/coopnet/coopnet/directory"
+	"github.com/coopnet/coopnet/internal/db"
+	"github.com/coopnet/coopnet/referrals"
+)
+
+// The referral jobs run on the delivery queue, with its retry schedule:
+//   - "referral-offer" builds and queues the Offer of one referral. Its
+//     envelope needs the peer's published keys (and, to pass a request on,
+//     every signer's), fetched over the network, so it runs outside the
+//     transaction that made the referral, which only inserted the job;
+//   - "referral-send" delivers a referral activity (an Accept, a Reject, an
+//     Undo, a notice) to an actor that was not cached when the activity was
+//     made: it fetches the actor, then queues the delivery.
+
+const (
+	referralOfferKind = "referral-offer"
+	referralSendKind  = "referral-send"
+)
+
+// referralOfferArgs is the job of sending one referral's Offer.
+type referralOfferArgs struct {
+	Referral int64 `json:"referral"`
+	Coop     int64 `json:"coop"`
+	Request  int64 `json:"request"`
+}
+
+// Kind implements river.JobArgs.
+func (referralOfferArgs) Kind() string { return referralOfferKind }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (referralOfferArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: deliverQueue, MaxAttempts: deliverMaxAttempts}
+}
+
+// referralSendArgs is the job of delivering a stored activity to an actor
+// whose inbox must be fetched first.
+type referralSendArgs struct {
+	Activity int64  `json:"activity"`
+	Coop     int64  `json:"coop"`
+	Actor    string `json:"actor"`
+}
+
+// Kind implements river.JobArgs.
+func (referralSendArgs) Kind() string { return referralSendKind }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (referralSendArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: deliverQueue, MaxAttempts: deliverMaxAttempts}
+}
+
+// addReferralWorkers registers the referral jobs' workers on the queue's
+// client (queue.build). Without a referrals store no such job is inserted,
+// and the workers are registered all the same, for jobs left from before.
+func (f *Federation) addReferralWorkers(workers *river.Workers) error {
+	if err := river.AddWorkerSafely(workers, &referralOfferWorker{f: f}); err != nil {
+		return err
+	}
+	return river.AddWorkerSafely(workers, &referralSendWorker{f: f})
+}
+
+type referralOfferWorker struct {
+	river.WorkerDefaults[referralOfferArgs]
+	f *Federation
+}
+
+// Work implements river.Worker: a final error (the peer publishes no key,
+// the referral may not go on) cancels the job; others are retried.
+func (w *referralOfferWorker) Work(ctx context.Context, job *river.Job[referralOfferArgs]) error {
+	a := job.Args
+	if w.f.refs == nil {
+		return river.JobCancel(errNoRefs)
+	}
+	peer, err := w.f.sendOffer(ctx, a)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if code, final := refusalCode(err); final {
+		// The referral stays offered at our end: the coop's members see no
+		// answer come, and withdraw it or refer elsewhere.
+		w.f.log.WarnContext(ctx, "referral not sent", "referral", a.Referral, "peer", peer, "reason", code, "error", err)
+		return river.JobCancel(err)
+	}
+	w.f.log.InfoContext(ctx, "referral not sent yet", "referral", a.Referral, "peer", peer, "attempt", job.Attempt, "error", err)
+	return err
+}
+
+// errNoRefs stops jobs when the node has no referrals store.
+var errNoRefs = errors.New("federation: referrals are not enabled on this node")
+
+// sendOffer builds the Offer of a referral and queues its delivery; when the
+// request came from a peer, the notice that it was passed on goes to that
+// peer in the same transaction. It returns the peer, for the log.
+func (f *Federation) sendOffer(ctx context.Context, a referralOfferArgs) (string, error) {
+	store := f.refs.store
+	refs, err := store.Referrals(ctx, a.Coop, a.Request)
+	if err != nil {
+		return "", err
+	}
+	var ref referrals.Referral
+	for _, r := range refs {
+		if r.ID == a.Referral {
+			ref = r
+		}
+	}
+	if ref.ID == 0 || ref.Direction != referrals.Sent {
+		return "", fmt.Errorf("%w: sent referral %d of request %d", referrals.ErrNotFound, a.Referral, a.Request)
+	}
+	if ref.State != referrals.OfferOffered {
+		return ref.Peer.ActorID, nil // withdrawn before it went out
+	}
+	coop, err := f.dir.CoopByID(ctx, a.Coop)
+	if errors.Is(err, directory.ErrNotFound) {
+		return ref.Peer.ActorID, fmt.Errorf("%w: coop %d", referrals.ErrNotFound, a.Coop)
+	}
+	if err != nil {
+		return ref.Peer.ActorID, err
+	}
+	req, err := store.RequestByID(ctx, a.Coop, a.Request)
+	if err != nil {
+		return ref.Peer.ActorID, err
+	}
+	offerID := ref.OfferID
+	if offerID == "" {
+		offerID = f.urls.ReferralOffer(coop.Slug, req.PublicID, ref.ID)
+	}
+	// Sent before (the job ran, and failed to record it was done): an
+	// envelope made again would differ, and the peer refuse it as a replay.
+	if sent, err := f.activitySent(ctx, offerID); err != nil || sent {
+		return ref.Peer.ActorID, err
+	}
+	env, err := store.EnvelopeFor(ctx, ref, f.refs.resolver)
+	if err != nil {
+		return ref.Peer.ActorID, err
+	}
+	if ref.OfferID == "" {
+		if err := store.SetOfferID(ctx, ref.ID, offerID); err != nil {
+			return ref.Peer.ActorID, err
+		}
+	}
+	act := f.offerActivity(coop, req, ref, env, offerID)
+	f.refs.mu.Lock()
+	if tamper := f.refs.tamper; tamper != nil {
+		tamper(ref.Peer.ActorID, act)
+	}
+	f.refs.mu.Unlock()
+	err = f.db.Tx(ctx, func(tx *sql.Tx) error {
+		if open, err := referralOpenTx(ctx, tx, f.db.Dialect(), ref.ID); err != nil || !open {
+			return err // withdrawn meanwhile: nothing goes out
+		}
+		noteID := f.urls.ReferralNote(coop.Slug, req.PublicID)
+		if err := f.sendReferralTx(ctx, tx, coop, act, noteID, ref.Peer.ActorID); err != nil {
+			return err
+		}
+		if !req.Received() || req.OfferID == "" {
+			return nil
+		}
+		notice := f.forwardedActivity(coop, req.OfferID, req.FromActor, ref.Peer)
+		return f.sendReferralTx(ctx, tx, coop, notice, req.OfferID, req.FromActor)
+	})
+	return ref.Peer.ActorID, err
+}
+
+// activitySent tells whether an activity of ours with this id is stored.
+func (f *Federation) activitySent(ctx context.Context, id string) (bool, error) {
+	var one int
+	err := f.db.QueryRow(ctx, `SELECT 1 FROM activities WHERE activity_id = $1`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("federation: read activities: %w", err)
+	}
+	return true, nil
+}
+
+// referralOpenTx reads, in tx, whether a referral is still offered. On
+// PostgreSQL it locks the row, so that a withdrawal committing meanwhile
+// either comes first (and this sends nothing) or waits for this and finds
+// the Offer stored (and sends its Undo). SQLite has one writer: the
+// transactions are serial anyway.
+func referralOpenTx(ctx context.Context, tx *sql.Tx, dialect db.Dialect, referralID int64) (bool, error) {
+	q := `SELECT state FROM referrals WHERE id = $1`
+	if dialect == db.Postgres {
+		q += ` FOR UPDATE`
+	}
+	var state string
+	err := tx.QueryRowContext(ctx, q, referralID).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("federation: read referral %d: %w", referralID, err)
+	}
+	return referrals.OfferState(state) == referrals.OfferOffered, nil
+}
+
+type referralSendWorker struct {
+	river.WorkerDefaults[referralSendArgs]
+	f *Federation
+}
+
+// Work implements river.Worker.
+func (w *referralSendWorker) Work(ctx context.Context, job *river.Job[referralSendArgs]) error {
+	a := job.Args
+	actor, err := w.f.actor(ctx, a.Actor)
+	if err != nil {
+		if errors.Is(err, ErrGone) || errors.Is(err, ErrNotActor) || errors.Is(err, ErrHostRefused) || errors.Is(err, ErrPrivateAddress) {
+			w.f.log.WarnContext(ctx, "referral activity not sent", "peer", a.Actor, "activity", a.Activity, "error", err)
+			return river.JobCancel(err)
+		}
+		return err
+	}
+	return w.f.db.Tx(ctx, func(tx *sql.Tx) error {
+		return w.f.deliverTo(ctx, tx, a.Coop, a.Activity, []string{actor.Inbox})
+	})
+}
