@@ -106,7 +106,7 @@ func insertCoop(ctx context.Context, tx *sql.Tx, c *Coop) error {
 		return fmt.Errorf("directory: insert coop: %w", err)
 	}
 	c.CreatedAt, c.UpdatedAt = now, now
-	return nil
+	return recordChange(ctx, tx, c.ID)
 }
 
 // CreateCoop adds another coop to the node (a node can host several).
@@ -114,7 +114,7 @@ func (s *Store) CreateCoop(ctx context.Context, c Coop) (Coop, error) {
 	if err := c.Normalize(); err != nil {
 		return Coop{}, err
 	}
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error { return insertCoop(ctx, tx, &c) })
+	err := s.writeTx(ctx, func(tx *sql.Tx) error { return insertCoop(ctx, tx, &c) })
 	return c, err
 }
 
@@ -125,7 +125,7 @@ func (s *Store) UpdateCoop(ctx context.Context, c Coop) (Coop, error) {
 		return Coop{}, err
 	}
 	var out Coop
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `UPDATE coops SET name = $2, summary = $3, website = $4, city = $5,
 			region = $6, country = $7, regions_served = $8, remote_friendly = $9, languages = $10,
@@ -148,8 +148,12 @@ func (s *Store) UpdateCoop(ctx context.Context, c Coop) (Coop, error) {
 	return out, err
 }
 
-// coopChanged reads the coop back inside tx and tells the hooks.
+// coopChanged records the change, reads the coop back inside tx and tells
+// the hooks.
 func (s *Store) coopChanged(ctx context.Context, tx *sql.Tx, id int64, out *Coop) error {
+	if err := recordChange(ctx, tx, id); err != nil {
+		return err
+	}
 	c, err := coopTx(ctx, tx, id)
 	if err != nil {
 		return err
@@ -171,7 +175,7 @@ type Logo struct {
 // SetLogo stores the coop's logo, replacing any earlier one. Callers check the
 // image (see CheckLogo) first.
 func (s *Store) SetLogo(ctx context.Context, coopID int64, contentType string, data []byte) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO coop_logos (coop_id, content_type, data, updated_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (coop_id) DO UPDATE SET content_type = excluded.content_type, data = excluded.data, updated_at = excluded.updated_at`,
 			coopID, contentType, data, db.Now())
@@ -202,7 +206,7 @@ func (s *Store) Logo(ctx context.Context, coopID int64) (Logo, error) {
 
 // DeleteLogo removes the coop's logo.
 func (s *Store) DeleteLogo(ctx context.Context, coopID int64) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM coop_logos WHERE coop_id = $1`, coopID)
 		if err != nil {
 			return fmt.Errorf("directory: delete logo: %w", err)

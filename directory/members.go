@@ -217,6 +217,43 @@ func (s *Store) ListMembers(ctx context.Context, coopID int64) ([]Member, error)
 	return out, rows.Err()
 }
 
+// Mailing is who hears about a coop's work: its name, its public contact
+// address (where clients' replies go; may be empty) and its members'
+// e-mail addresses.
+type Mailing struct {
+	Name         string
+	ContactEmail string
+	Members      []string
+}
+
+// MailingTx reads a coop's Mailing through tx, for change hooks that run
+// inside a write transaction: on SQLite that transaction holds the one write
+// connection, and on PostgreSQL a read from the pool meanwhile could wait for
+// a connection the hook's own transaction holds. ErrNotFound for no coop.
+func (s *Store) MailingTx(ctx context.Context, tx *sql.Tx, coopID int64) (Mailing, error) {
+	var m Mailing
+	err := tx.QueryRowContext(ctx, `SELECT name, contact_email FROM coops WHERE id = $1`, coopID).Scan(&m.Name, &m.ContactEmail)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Mailing{}, ErrNotFound
+	}
+	if err != nil {
+		return Mailing{}, fmt.Errorf("directory: read coop %d: %w", coopID, err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT email FROM members WHERE coop_id = $1 ORDER BY email`, coopID)
+	if err != nil {
+		return Mailing{}, fmt.Errorf("directory: list members of coop %d: %w", coopID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var email string
+		if err := rows.Scan(&email); err != nil {
+			return Mailing{}, fmt.Errorf("directory: list members of coop %d: %w", coopID, err)
+		}
+		m.Members = append(m.Members, email)
+	}
+	return m, rows.Err()
+}
+
 // dummyHash is compared against when no member has the e-mail address, so that
 // a login takes as long whether or not the address is known. It is made on first
 // use, not at start: hashing is deliberately slow.

@@ -29,7 +29,8 @@ import (
 // services of its own host.
 //
 // Changes to remote coops do not go through the change hooks: the hooks
-// publish the node's own coops, and a peer's coop is never republished.
+// publish the node's own coops, and a peer's coop is never republished. They
+// are recorded in the directory's change feed (feed.go) like any other.
 
 // ErrInvalidRemote is returned for a remote coop or service that cannot be
 // stored at all (no usable id, or an object on another host than its coop).
@@ -67,11 +68,15 @@ type RemoteService struct {
 
 // inTx runs fn in tx when the caller already has one (the inbox applies an
 // activity and records it as seen in one transaction), else in a new one.
+// Either way it wakes the Directory: in the caller's transaction before the
+// commit, which the Directory's timer then catches.
 func (s *Store) inTx(ctx context.Context, tx *sql.Tx, fn func(*sql.Tx) error) error {
 	if tx != nil {
-		return fn(tx)
+		err := fn(tx)
+		s.wake()
+		return err
 	}
-	return s.db.Tx(ctx, fn)
+	return s.writeTx(ctx, fn)
 }
 
 // UpsertRemoteCoop creates or updates the coop whose actor is c.ActorID and
@@ -87,11 +92,18 @@ func (s *Store) UpsertRemoteCoop(ctx context.Context, tx *sql.Tx, c RemoteCoop) 
 	now := db.Now()
 	var id int64
 	err = s.inTx(ctx, tx, func(tx *sql.Tx) error {
-		if _, err := TxExec(ctx, tx, `DELETE FROM coops WHERE domain = $1 AND slug = $2 AND actor_id <> $3`,
-			domain, c.Slug, c.ActorID); err != nil {
+		var old int64
+		err := TxQueryRow(ctx, tx, `DELETE FROM coops WHERE domain = $1 AND slug = $2 AND actor_id <> $3 RETURNING id`,
+			domain, c.Slug, c.ActorID).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("directory: replace remote coop: %w", err)
 		}
-		err := TxQueryRow(ctx, tx, `INSERT INTO coops (domain, slug, actor_id, url, icon_url, fetched_at,
+		if err == nil {
+			if err := recordChange(ctx, tx, old); err != nil {
+				return err
+			}
+		}
+		err = TxQueryRow(ctx, tx, `INSERT INTO coops (domain, slug, actor_id, url, icon_url, fetched_at,
 			name, summary, website, city, region, country, regions_served, remote_friendly, languages,
 			year_founded, legal_form, worker_owners, workers, networks, contact_email, capacity, skills,
 			approve_followers, discoverable, created_at, updated_at)
@@ -106,7 +118,7 @@ func (s *Store) UpsertRemoteCoop(ctx context.Context, tx *sql.Tx, c RemoteCoop) 
 			worker_owners = excluded.worker_owners, workers = excluded.workers, networks = excluded.networks,
 			contact_email = excluded.contact_email, capacity = excluded.capacity, skills = excluded.skills,
 			approve_followers = excluded.approve_followers, discoverable = excluded.discoverable,
-			updated_at = excluded.updated_at
+			updated_at = excluded.updated_at, unreachable_since = NULL
 			WHERE coops.domain = excluded.domain
 			RETURNING id`,
 			domain, c.Slug, c.ActorID, c.URL, c.IconURL, now,
@@ -122,7 +134,7 @@ func (s *Store) UpsertRemoteCoop(ctx context.Context, tx *sql.Tx, c RemoteCoop) 
 		if err != nil {
 			return fmt.Errorf("directory: save remote coop: %w", err)
 		}
-		return nil
+		return recordChange(ctx, tx, id)
 	})
 	return id, err
 }
@@ -176,16 +188,20 @@ func (s *Store) ListKnownCoops(ctx context.Context) ([]KnownCoop, error) {
 // DeleteRemoteCoop removes the remote coop with that actor id and its
 // services. It reports whether there was one. tx may be nil.
 func (s *Store) DeleteRemoteCoop(ctx context.Context, tx *sql.Tx, actorID string) (bool, error) {
-	var n int64
+	deleted := false
 	err := s.inTx(ctx, tx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM coops WHERE actor_id = $1 AND domain <> ''`, actorID)
+		var id int64
+		err := TxQueryRow(ctx, tx, `DELETE FROM coops WHERE actor_id = $1 AND domain <> '' RETURNING id`, actorID).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("directory: delete remote coop: %w", err)
 		}
-		n, _ = res.RowsAffected()
-		return nil
+		deleted = true
+		return recordChange(ctx, tx, id)
 	})
-	return n > 0, err
+	return deleted, err
 }
 
 // UpsertRemoteService creates or updates the service with svc.ObjectID under
@@ -229,7 +245,7 @@ func (s *Store) UpsertRemoteService(ctx context.Context, tx *sql.Tx, coopID int6
 		if err != nil {
 			return fmt.Errorf("directory: save remote service: %w", err)
 		}
-		return nil
+		return recordChange(ctx, tx, coopID)
 	})
 	return id, err
 }
@@ -244,8 +260,10 @@ func (s *Store) DeleteRemoteService(ctx context.Context, tx *sql.Tx, coopID int6
 		if err != nil {
 			return fmt.Errorf("directory: delete remote service: %w", err)
 		}
-		n, _ = res.RowsAffected()
-		return nil
+		if n, _ = res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return recordChange(ctx, tx, coopID)
 	})
 	return n > 0, err
 }
@@ -282,7 +300,10 @@ func (s *Store) PruneRemoteServices(ctx context.Context, tx *sql.Tx, coopID int6
 			}
 		}
 		removed = len(stale)
-		return nil
+		if removed == 0 {
+			return nil
+		}
+		return recordChange(ctx, tx, coopID)
 	})
 	return removed, err
 }

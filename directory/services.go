@@ -70,7 +70,7 @@ func (s *Store) CreateService(ctx context.Context, coopID int64, svc Service) (S
 		return Service{}, err
 	}
 	var out Service
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO services (coop_id, title, description, category, tags,
 			pricing, price_min, price_max, currency, active, created_at, updated_at)
@@ -94,7 +94,7 @@ func (s *Store) UpdateService(ctx context.Context, svc Service) (Service, error)
 		return Service{}, err
 	}
 	var out Service
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE services SET title = $3, description = $4, category = $5, tags = $6,
 			pricing = $7, price_min = $8, price_max = $9, currency = $10, active = $11, updated_at = $12
 			WHERE coop_id = $1 AND id = $2`,
@@ -113,13 +113,16 @@ func (s *Store) UpdateService(ctx context.Context, svc Service) (Service, error)
 
 // DeleteService removes one of a coop's services.
 func (s *Store) DeleteService(ctx context.Context, coopID, id int64) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		svc, err := serviceTx(ctx, tx, coopID, id)
 		if err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM services WHERE coop_id = $1 AND id = $2`, coopID, id); err != nil {
 			return fmt.Errorf("directory: delete service: %w", err)
+		}
+		if err := recordChange(ctx, tx, coopID); err != nil {
+			return err
 		}
 		c, err := coopTx(ctx, tx, coopID)
 		if err != nil {
@@ -129,9 +132,12 @@ func (s *Store) DeleteService(ctx context.Context, coopID, id int64) error {
 	})
 }
 
-// serviceChanged reads the service and its coop back inside tx and tells the
-// hooks.
+// serviceChanged records the change, reads the service and its coop back
+// inside tx and tells the hooks.
 func (s *Store) serviceChanged(ctx context.Context, tx *sql.Tx, kind ChangeKind, coopID, id int64, out *Service) error {
+	if err := recordChange(ctx, tx, coopID); err != nil {
+		return err
+	}
 	svc, err := serviceTx(ctx, tx, coopID, id)
 	if err != nil {
 		return err

@@ -23,12 +23,13 @@ type Store struct {
 	db         *db.DB
 	bcryptCost int
 	hooks      []ChangeHook
+	changed    chan struct{} // wakes the Directory after a change (feed.go)
 }
 
 // NewStore returns a store over d. bcryptCost is the cost of password hashes
 // (0 means bcrypt's default; tests use the minimum to stay fast).
 func NewStore(d *db.DB, bcryptCost int) *Store {
-	return &Store{db: d, bcryptCost: bcryptCost}
+	return &Store{db: d, bcryptCost: bcryptCost, changed: make(chan struct{}, 1)}
 }
 
 // DB returns the database the store writes to.
