@@ -18,14 +18,21 @@ import (
 // admins) the node's deliveries and federation policy.
 
 type networkPage struct {
-	Title     string
-	Coop      directory.Coop
-	Handle    string
-	Following []federation.Follow
-	Followers []federation.Follow
-	Pending   []federation.Follow
-	Form      form
-	Notice    string
+	Title       string
+	Coop        directory.Coop
+	Handle      string
+	Following   []federation.Follow
+	Followers   []federation.Follow
+	Pending     []federation.Follow
+	Suggestions []suggestion
+	Form        form
+	Notice      string
+}
+
+// suggestion is a coop to follow, with who follows it in words.
+type suggestion struct {
+	federation.Suggestion
+	FollowedBy string
 }
 
 func (s *Server) networkPage(c echo.Context, f form) (networkPage, error) {
@@ -49,7 +56,35 @@ func (s *Server) networkPage(c echo.Context, f form) (networkPage, error) {
 			p.Followers = append(p.Followers, fl)
 		}
 	}
+	// Read from what the node stored: never waits on a peer.
+	suggestions, err := s.fed.Suggestions(ctx, coop.ID)
+	if err != nil {
+		return p, err
+	}
+	for _, sg := range suggestions {
+		p.Suggestions = append(p.Suggestions, suggestion{Suggestion: sg, FollowedBy: followedBy(sg.Via)})
+	}
 	return p, nil
+}
+
+// followedBy names who follows a suggestion: "A", "A and B", "A, B and 3
+// others".
+func followedBy(via []federation.SuggestionVia) string {
+	names := make([]string, 0, 2)
+	for _, v := range via[:min(len(via), 2)] {
+		if v.Name != "" {
+			names = append(names, v.Name)
+		} else {
+			names = append(names, v.Handle)
+		}
+	}
+	switch rest := len(via) - len(names); {
+	case rest == 1 && len(names) == 2:
+		return names[0] + ", " + names[1] + " and 1 other"
+	case rest > 1:
+		return names[0] + ", " + names[1] + " and " + strconv.Itoa(rest) + " others"
+	}
+	return strings.Join(names, " and ")
 }
 
 func (s *Server) network(c echo.Context) error {

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/coopnet/coopnet/federation"
 )
 
 func TestNetworkPage(t *testing.T) {
@@ -14,7 +16,8 @@ func TestNetworkPage(t *testing.T) {
 
 	rec := n.pageGet(t, "/manage/network", admin)
 	pageWantStatus(t, rec, http.StatusOK)
-	pageWantBody(t, rec, "alpha@localhost:8080", "Follow a coop", "follows no one yet")
+	pageWantBody(t, rec, "alpha@localhost:8080", "Follow a coop", "follows no one yet",
+		"Coops you may want to follow", "No suggestions yet")
 
 	for _, tc := range []struct {
 		name, handle, want string
@@ -99,6 +102,31 @@ func TestInboxesAreNotForms(t *testing.T) {
 		rec := n.do(t, http.MethodPost, p, strings.NewReader(`{"type":"Follow"}`), h)
 		if rec.Code != http.StatusUnauthorized {
 			t.Errorf("%s: status %d, want 401 from the signature check; body %s", p, rec.Code, rec.Body)
+		}
+	}
+}
+
+func TestFollowedBy(t *testing.T) {
+	via := func(names ...string) []federation.SuggestionVia {
+		out := []federation.SuggestionVia{}
+		for _, n := range names {
+			out = append(out, federation.SuggestionVia{Name: n, Handle: "h-" + n})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		via  []federation.SuggestionVia
+		want string
+	}{
+		{via("A"), "A"},
+		{via("A", "B"), "A and B"},
+		{via("A", "B", "C"), "A, B and 1 other"},
+		{via("A", "B", "C", "D"), "A, B and 2 others"},
+		{via(""), "h-"},
+		{nil, ""},
+	} {
+		if got := followedBy(tc.via); got != tc.want {
+			t.Errorf("followedBy(%v) = %q, want %q", tc.via, got, tc.want)
 		}
 	}
 }
