@@ -28,6 +28,11 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	g.PUT("/coops/:slug/services/:id", s.apiPutService)
 	g.DELETE("/coops/:slug/services/:id", s.apiDeleteService)
 
+	g.GET("/search", s.apiSearch)
+	g.GET("/directory", s.apiDirectory)
+
+	s.referralAPIRoutes(g)
+
 	g.GET("/tokens", s.apiListTokens)
 	g.POST("/tokens", s.apiCreateToken)
 	g.DELETE("/tokens/:id", s.apiRevokeToken)

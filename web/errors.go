@@ -62,7 +62,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		level = slog.LevelError
 	}
 	s.log.Log(c.Request().Context(), level, "request failed", "status", status, "err", err,
-		"method", c.Request().Method, "uri", c.Request().RequestURI,
+		"method", c.Request().Method, "uri", redactURI(c.Request().RequestURI),
 		"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 
 	if c.Request().Method == http.MethodHead {

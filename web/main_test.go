@@ -15,7 +15,9 @@ import (
 
 	"github.com/coopnet/coopnet/directory"
 	"github.com/coopnet/coopnet/federation"
+	"github.com/coopnet/coopnet/internal/db"
 	"github.com/coopnet/coopnet/internal/testdb"
+	"github.com/coopnet/coopnet/referrals"
 )
 
 // testNode is a web server over a real SQLite store, set up with one coop and
@@ -24,6 +26,8 @@ type testNode struct {
 	e     *echo.Echo
 	store *directory.Store
 	fed   *federation.Federation
+	dir   *directory.Directory
+	refs  *referrals.Store
 	coop  directory.Coop
 	admin directory.Member
 }
@@ -32,7 +36,19 @@ const testPassword = "correct horse battery"
 
 func newTestNode(t *testing.T) *testNode {
 	t.Helper()
-	n := newEmptyNode(t)
+	return newTestNodeOn(t, testdb.SQLite(t))
+}
+
+// newTestNodeOn is newTestNode over d, for tests run on both databases.
+func newTestNodeOn(t *testing.T, d *db.DB) *testNode {
+	t.Helper()
+	return newTestNodeWith(t, d, nil)
+}
+
+// newTestNodeWith is newTestNodeOn with the Config that tweak changes.
+func newTestNodeWith(t *testing.T, d *db.DB, tweak func(c *Config)) *testNode {
+	t.Helper()
+	n := newNodeConfig(t, d, tweak)
 	c, m, err := n.store.Setup(context.Background(), directory.SetupInput{
 		CoopName: "Alpha Tech Coop", Slug: "alpha", AdminName: "Ada", AdminEmail: "ada@alpha.example", Password: testPassword,
 	}, "http://localhost:8080")
@@ -40,6 +56,9 @@ func newTestNode(t *testing.T) *testNode {
 		t.Fatal(err)
 	}
 	n.coop, n.admin = c, m
+	if err := n.dir.Build(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 
@@ -52,19 +71,38 @@ func newEmptyNode(t *testing.T) *testNode {
 // newNodeWith is a node, not set up, allowing loginAttempts per minute.
 func newNodeWith(t testing.TB, loginAttempts float64) *testNode {
 	t.Helper()
-	d := testdb.SQLite(t)
+	return newNodeOn(t, testdb.SQLite(t), loginAttempts)
+}
+
+// newNodeOn is a node over d, not set up, allowing loginAttempts per minute.
+func newNodeOn(t testing.TB, d *db.DB, loginAttempts float64) *testNode {
+	t.Helper()
+	return newNodeConfig(t, d, func(c *Config) { c.LoginAttemptsPerMinute = loginAttempts })
+}
+
+// newNodeConfig is a node over d, not set up, with the Config that tweak
+// changes; work requests are not rate-limited unless tweak says so.
+func newNodeConfig(t testing.TB, d *db.DB, tweak func(c *Config)) *testNode {
+	t.Helper()
 	store := directory.NewStore(d, bcrypt.MinCost)
 	base, _ := url.Parse("http://localhost:8080")
 	log := slog.New(slog.DiscardHandler)
-	fed, err := federation.New(federation.Config{DB: d, Directory: store, BaseURL: base, Logger: log, AllowPrivateAddresses: true})
+	refs := referrals.NewStore(d, referrals.NewKeys(d), referrals.Config{})
+	fed, err := federation.New(federation.Config{DB: d, Directory: store, Referrals: refs, BaseURL: base, Logger: log, AllowPrivateAddresses: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Config{BaseURL: base, Store: store, Federation: fed, Logger: log, LoginAttemptsPerMinute: loginAttempts})
+	dir := directory.NewDirectory(store)
+	cfg := Config{BaseURL: base, Store: store, Directory: dir, Referrals: refs, Federation: fed, Logger: log,
+		LoginAttemptsPerMinute: 1000, WorkRequestsPerHour: 100000}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testNode{e: e, store: store, fed: fed}
+	return &testNode{e: e, store: store, fed: fed, dir: dir, refs: refs}
 }
 
 // do sends a request through the whole handler stack and returns the recorder.

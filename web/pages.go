@@ -36,6 +36,10 @@ func (s *Server) pageRoutes(g *echo.Group) {
 	g.GET("/coops/:slug/logo", s.logo)
 	g.GET("/coops/:slug/services/:id", s.negotiate(s.servicePage, s.fed.ServeService))
 	g.GET("/network/:id", s.remoteCoopPage)
+	g.GET("/directory", s.directorySearch)
+	g.GET("/directory.csv", s.directoryCSV)
+	g.GET("/directory.json", s.directoryJSON)
+	g.GET("/opensearch.xml", s.openSearch)
 	g.GET("/invitations/:token", s.invitationForm, noStore)
 	g.POST("/invitations/:token", s.acceptInvitation, noStore)
 
@@ -67,6 +71,9 @@ func (s *Server) pageRoutes(g *echo.Group) {
 	n.POST("/approve", s.followAction((*federation.Federation).ApproveFollower, "follower-approved"))
 	n.POST("/reject", s.followAction((*federation.Federation).RejectFollower, "follower-rejected"))
 	n.POST("/remove", s.followAction((*federation.Federation).RemoveFollower, "follower-removed"))
+
+	// The work request form and status page, and the members' triage.
+	s.referralPageRoutes(g, m)
 
 	fa := m.Group("/federation", s.requireAdmin)
 	fa.GET("", s.federationAdmin)

@@ -69,6 +69,7 @@ type coopPage struct {
 	Languages []string
 	Services  []directory.Service
 	IsMember  bool // a member of this coop is looking
+	Request   requestForm
 }
 
 func (s *Server) coopPage(c echo.Context) error {
@@ -86,7 +87,7 @@ func (s *Server) coopPage(c echo.Context) error {
 		Title: co.Name, Coop: co, Summary: template.HTML(markup.Render(co.Summary)),
 		Location: co.Location(), Capacity: directory.Label(directory.Capacities, string(co.Capacity)),
 		LegalForm: directory.Label(directory.LegalForms, co.LegalForm), Languages: co.LanguageNames(),
-		Services: services, IsMember: logged && m.CoopID == co.ID,
+		Services: services, IsMember: logged && m.CoopID == co.ID, Request: newRequestForm(co, nil),
 	})
 }
 

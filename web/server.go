@@ -16,6 +16,7 @@ import (
 
 	"github.com/coopnet/coopnet/directory"
 	"github.com/coopnet/coopnet/federation"
+	"github.com/coopnet/coopnet/referrals"
 )
 
 // Config is what the web server needs; cmd/coopnet fills it.
@@ -25,6 +26,8 @@ type Config struct {
 	Store   *directory.Store
 	// Directory is the searchable directory of every coop the node knows.
 	Directory *directory.Directory
+	// Referrals holds work requests and referrals between coops.
+	Referrals *referrals.Store
 	// Federation serves the ActivityPub side: its routes, the documents
 	// behind the coop and service pages, and the network pages' data.
 	Federation *federation.Federation
@@ -32,6 +35,9 @@ type Config struct {
 	// LoginAttemptsPerMinute limits login and setup attempts per client
 	// address (0 means 10).
 	LoginAttemptsPerMinute float64
+	// WorkRequestsPerHour limits the work requests sent to the node's coops
+	// (form and API) per client address (0 means 12).
+	WorkRequestsPerHour float64
 }
 
 // Server holds the web layer's dependencies.
@@ -42,6 +48,10 @@ type Server struct {
 	log    *slog.Logger
 	pages  *pages
 	secure bool // cookies only over HTTPS when the node is served over HTTPS
+	// intakeLimit is the one rate limit of the work request form and API.
+	intakeLimit echo.MiddlewareFunc
+	// listings caches the search API's JSON of each listing (api_search_json.go).
+	listings listingCache
 }
 
 // New returns the node's HTTP handler with every route.
@@ -60,6 +70,7 @@ func New(cfg Config) (*echo.Echo, error) {
 		return nil, errors.New("web: no federation")
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, fed: cfg.Federation, log: cfg.Logger, pages: pg, secure: cfg.BaseURL.Scheme == "https"}
+	s.intakeLimit = s.intakeLimiter()
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -113,7 +124,7 @@ func (s *Server) logRequests() echo.MiddlewareFunc {
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-				slog.String("method", v.Method), slog.String("uri", v.URI), slog.Int("status", v.Status),
+				slog.String("method", v.Method), slog.String("uri", redactURI(v.URI)), slog.Int("status", v.Status),
 				slog.Duration("latency", v.Latency), slog.String("request_id", v.RequestID))
 			return nil
 		},

@@ -2,58 +2,14 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/coopnet/coopnet/internal/testbrowser"
 )
-
-// findChromium returns the path of a Chromium or Chrome binary, or "".
-func findChromium() string {
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// newBrowser starts a headless Chromium with a profile of its own. Without a
-// browser the test is skipped on a developer's machine, and fails where one is
-// required (COOPNET_REQUIRE_BROWSER=1, which .ci/run sets, or CI): CI must never
-// pass because the browser test quietly did not run.
-func newBrowser(t *testing.T, ctx context.Context) context.Context {
-	t.Helper()
-	path := findChromium()
-	if path == "" {
-		if os.Getenv("COOPNET_REQUIRE_BROWSER") == "1" || os.Getenv("CI") != "" {
-			t.Fatal("Chromium not found, and the browser test is required here (install Debian's chromium package)")
-		}
-		t.Skip("Chromium not found: browser test skipped (install Debian's chromium package to run it)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox cannot start
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start Chromium (%s): %v", path, err)
-	}
-	return bctx
-}
 
 // TestBrowserSetupEditProfileAndSeeItPublic walks the first use of a node in a
 // real browser: the setup page, the profile form, logging out, and the public
@@ -61,7 +17,7 @@ func newBrowser(t *testing.T, ctx context.Context) context.Context {
 func TestBrowserSetupEditProfileAndSeeItPublic(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	b := newBrowser(t, ctx)
+	b := testbrowser.Start(t, ctx)
 	n := startServe(t, nil, "--data-dir", t.TempDir())
 
 	// The first visit goes to the setup page.
