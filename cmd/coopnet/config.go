@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/coopnet/coopnet/internal/mail"
 )
 
 // option is one setting: a flag, the environment variable beside it and a
@@ -287,6 +289,43 @@ func positiveFloat(o *option) (float64, error) {
 func addAllowPrivateFlag(f *flagSet) *option {
 	return f.add("allow-private-addresses", "COOPNET_ALLOW_PRIVATE_ADDRESSES", "false", "BOOL",
 		"let federation fetch from and deliver to loopback and private addresses: for tests and demos, never on a public node")
+}
+
+// mailFlags choose how notification e-mails are sent.
+type mailFlags struct {
+	smtpURL, from *option
+}
+
+func addMailFlags(f *flagSet) mailFlags {
+	return mailFlags{
+		smtpURL: f.add("smtp-url", "COOPNET_SMTP_URL", "", "URL",
+			"SMTP relay for notification e-mails: smtp://user:pass@host:587 (STARTTLS, required), smtps://user:pass@host:465 (implicit TLS) or smtp://host:25?tls=none (no TLS); empty turns e-mail off"),
+		from: f.add("mail-from", "COOPNET_MAIL_FROM", "", "ADDR",
+			"sender address of notification e-mails; empty means coopnet@ and the host of --base-url"),
+	}
+}
+
+// mailSettings is the validated form of mailFlags.
+type mailSettings struct {
+	smtpURL, from string
+}
+
+// validate checks the relay URL and the sender address by building the
+// sender once, so that a mistake stops the start with the flag to fix.
+func (m mailFlags) validate(base *url.URL) (mailSettings, error) {
+	s := mailSettings{smtpURL: strings.TrimSpace(m.smtpURL.value), from: strings.TrimSpace(m.from.value)}
+	if s.from == "" {
+		s.from = "coopnet@" + base.Hostname()
+	}
+	_, err := mail.New(mail.Config{URL: s.smtpURL, From: s.from, Logger: discardLogger()})
+	switch {
+	case err == nil:
+		return s, nil
+	case errors.Is(err, mail.ErrInvalidMessage):
+		return mailSettings{}, usageErrorf("invalid %s %q: not an e-mail address", m.from.origin(), s.from)
+	}
+	// mail's errors never repeat the URL, which may hold a password.
+	return mailSettings{}, usageErrorf("invalid %s: %s", m.smtpURL.origin(), strings.TrimPrefix(err.Error(), "mail: "))
 }
 
 // boolOption reads a true/false option.

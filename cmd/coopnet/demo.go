@@ -158,6 +158,9 @@ func runDemo(ctx context.Context, a *app, ports []int, root string, log *slog.Lo
 		fmt.Fprintf(a.stdout, "%s  %s@%s  (log in as admin@%s.example, password %s)\n",
 			n.url, n.coop.Slug, strings.TrimPrefix(n.url, "http://"), n.coop.Slug, demoPassword)
 	}
+	if err := seedDemoReferral(ctx, a.stdout, nodes[0], nodes[1]); err != nil {
+		return err
+	}
 	fmt.Fprintln(a.stdout, "the three coops follow each other; press Ctrl-C to stop")
 
 	var err error

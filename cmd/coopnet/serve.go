@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/coopnet/coopnet/directory"
@@ -24,6 +26,8 @@ type serveConfig struct {
 	listen        string
 	loginAttempts float64
 	allowPrivate  bool
+	mail          mailSettings
+	referrals     referralSettings
 	log           *slog.Logger
 }
 
@@ -35,12 +39,20 @@ func setupServe(f *flagSet) func(context.Context, *app) error {
 	logins := f.add("login-attempts-per-minute", "COOPNET_LOGIN_ATTEMPTS_PER_MINUTE", "10", "N",
 		"login and setup attempts allowed per client address and minute")
 	private := addAllowPrivateFlag(f)
+	mf := addMailFlags(f)
+	rf := addReferralFlags(f)
 	return func(ctx context.Context, a *app) error {
 		cfg, err := serveConfigFrom(a, listen, st, lf, logins)
 		if err != nil {
 			return err
 		}
 		if cfg.allowPrivate, err = boolOption(private); err != nil {
+			return err
+		}
+		if cfg.mail, err = mf.validate(cfg.baseURL); err != nil {
+			return err
+		}
+		if cfg.referrals, err = rf.validate(); err != nil {
 			return err
 		}
 		return serve(ctx, cfg)
@@ -70,6 +82,7 @@ func serveConfigFrom(a *app, listen *option, st storageFlags, lf logFlags, login
 // a taken port is reported before any database work, and logs "serving" only
 // once the node can answer.
 func serve(ctx context.Context, cfg serveConfig) error {
+	setMemoryLimit(cfg.log)
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.listen)
 	if err != nil {
 		return usageErrorf("cannot listen on %s: %v", cfg.listen, innerError(err))
@@ -87,10 +100,22 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	n, err := node.New(d, node.Config{
 		BaseURL: cfg.baseURL, Logger: cfg.log, LoginAttemptsPerMinute: cfg.loginAttempts,
 		AllowPrivateAddresses: cfg.allowPrivate, Version: version(),
+		SMTPURL: cfg.mail.smtpURL, MailFrom: cfg.mail.from,
+		ContactRetention: cfg.referrals.retention, HopLimit: cfg.referrals.hopLimit,
+		WorkRequestsPerHour: cfg.referrals.perHour,
 	})
 	if err != nil {
 		return fmt.Errorf("start the node: %w", err)
 	}
+	if n.Mail.Enabled() {
+		cfg.log.Info("mail via smtp", "relay", n.Mail.Relay(), "tls", n.Mail.TLS(), "from", n.Mail.From())
+	} else {
+		cfg.log.Info("mail is off: notifications show only in the web UI; set --smtp-url to send e-mail")
+	}
+	cfg.log.Info("client contact details are deleted once a work request has been closed this long",
+		"retention_days", cfg.referrals.retentionDays)
+	cfg.log.Info("work request limits", "hop_limit", cfg.referrals.hopLimit,
+		"work_requests_per_hour", cfg.referrals.perHour)
 	if cfg.allowPrivate {
 		cfg.log.Warn("federation may reach private and loopback addresses (--allow-private-addresses): for tests and demos only")
 	}
@@ -101,6 +126,30 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	}
 	cfg.log.Info("stopped")
 	return nil
+}
+
+// defaultMemoryLimit is the node's soft memory limit when the operator set
+// none. Go collects garbage when the heap has doubled since the last
+// collection (GOGC=100), so a node holding a large directory idles at twice
+// its live heap: with 10,000 coops and 100,000 services (85 MB live) that
+// was 190 MB of RSS, and 250 MB while serving searches. Under this limit
+// the collector runs sooner instead, which keeps such a node under 200 MB
+// for a little more GC work (BENCHMARKS.md, coopbench search). Small nodes
+// (30 MB) never come near it, so nothing changes for them. The limit is soft:
+// allocation never fails because of it, and should the live heap itself
+// approach it, the runtime caps the collector at about half the CPU and lets
+// the heap grow; such a node needs a higher GOMEMLIMIT (or GOMEMLIMIT=off).
+const defaultMemoryLimit = 160 << 20
+
+// setMemoryLimit applies defaultMemoryLimit unless GOMEMLIMIT is set, and
+// logs the limit in force.
+func setMemoryLimit(log *slog.Logger) {
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		log.Info("memory limit from GOMEMLIMIT", "GOMEMLIMIT", env)
+		return
+	}
+	debug.SetMemoryLimit(defaultMemoryLimit)
+	log.Info("soft memory limit; set GOMEMLIMIT to change it", "limit_mib", defaultMemoryLimit>>20)
 }
 
 // openTimeout bounds opening the database: a PostgreSQL host that drops

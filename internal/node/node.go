@@ -14,9 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/coopnet/coopnet/directory"
 	"github.com/coopnet/coopnet/federation"
 	"github.com/coopnet/coopnet/internal/db"
+	"github.com/coopnet/coopnet/internal/mail"
+	"github.com/coopnet/coopnet/referrals"
 	"github.com/coopnet/coopnet/web"
 )
 
@@ -34,6 +38,21 @@ type Config struct {
 	BcryptCost int
 	// Version is reported by NodeInfo and in the User-Agent.
 	Version string
+	// SMTPURL is the relay notifications go through (see mail.Config.URL);
+	// empty turns mail off: notifications show only in the web UI.
+	SMTPURL string
+	// MailFrom is the sender of notifications; empty means "coopnet@" and
+	// the host of BaseURL.
+	MailFrom string
+	// ContactRetention is how long after a request closes its client's
+	// contact details are kept; 0 means DefaultContactRetention.
+	ContactRetention time.Duration
+	// HopLimit is how many times a request from a client here may be
+	// referred on; 0 means referrals' default.
+	HopLimit int
+	// WorkRequestsPerHour limits work requests per client address; 0 means
+	// web's default.
+	WorkRequestsPerHour float64
 }
 
 // Timeouts of the HTTP server. A slow or stalled client must not hold a
@@ -51,9 +70,14 @@ type Node struct {
 	DB         *db.DB
 	Store      *directory.Store
 	Directory  *directory.Directory
+	Referrals  *referrals.Store
 	Federation *federation.Federation
-	Handler    http.Handler
-	log        *slog.Logger
+	// Mail sends notifications; Mail.Enabled() is false when mail is off.
+	Mail    *mail.Sender
+	Handler http.Handler
+	log     *slog.Logger
+	// retention is how long contact details outlive a closed request.
+	retention time.Duration
 }
 
 // New wires a node over d, whose schema is up to date.
@@ -62,26 +86,61 @@ func New(d *db.DB, cfg Config) (*Node, error) {
 		cfg.Logger = slog.Default()
 	}
 	store := directory.NewStore(d, cfg.BcryptCost)
+	refs := referrals.NewStore(d, referrals.NewKeys(d), referrals.Config{HopLimit: cfg.HopLimit})
+	sender, err := newMailSender(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var workers []func(*river.Workers) error
+	if sender.Enabled() {
+		workers = append(workers, sender.Register)
+	}
 	fed, err := federation.New(federation.Config{
-		DB: d, Directory: store, BaseURL: cfg.BaseURL, Logger: cfg.Logger,
+		DB: d, Directory: store, Referrals: refs, BaseURL: cfg.BaseURL, Logger: cfg.Logger,
 		AllowPrivateAddresses: cfg.AllowPrivateAddresses, Version: cfg.Version,
+		Workers: workers,
 	})
 	if err != nil {
 		return nil, err
 	}
+	if sender.Enabled() {
+		notifier := referrals.NewNotifier(refs, referrals.NotifierConfig{Mailer: sender, Queue: fed, Mailings: store,
+			BaseURL: cfg.BaseURL, Logger: cfg.Logger})
+		refs.OnChange(notifier.Notify)
+	}
 	dir := directory.NewDirectory(store)
+	dir.Logger = cfg.Logger
 	handler, err := web.New(web.Config{
-		BaseURL: cfg.BaseURL, Store: store, Directory: dir, Federation: fed, Logger: cfg.Logger,
-		LoginAttemptsPerMinute: cfg.LoginAttemptsPerMinute,
+		BaseURL: cfg.BaseURL, Store: store, Directory: dir, Referrals: refs, Federation: fed, Logger: cfg.Logger,
+		LoginAttemptsPerMinute: cfg.LoginAttemptsPerMinute, WorkRequestsPerHour: cfg.WorkRequestsPerHour,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: web: %w", err)
 	}
-	return &Node{DB: d, Store: store, Directory: dir, Federation: fed, Handler: handler, log: cfg.Logger}, nil
+	retention := cfg.ContactRetention
+	if retention <= 0 {
+		retention = DefaultContactRetention
+	}
+	return &Node{DB: d, Store: store, Directory: dir, Referrals: refs, Federation: fed, Mail: sender, Handler: handler,
+		log: cfg.Logger, retention: retention}, nil
 }
 
-// Serve serves on ln and runs the delivery workers until ctx ends, then shuts
-// down gracefully, waiting up to grace for requests and deliveries in flight.
+// newMailSender builds the notification sender from cfg.
+func newMailSender(cfg Config) (*mail.Sender, error) {
+	from := cfg.MailFrom
+	if from == "" && cfg.BaseURL != nil {
+		from = "coopnet@" + cfg.BaseURL.Hostname()
+	}
+	s, err := mail.New(mail.Config{URL: cfg.SMTPURL, From: from, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	return s, nil
+}
+
+// Serve serves on ln and runs the delivery workers and the hourly purge of
+// contact details (purge.go) until ctx ends, then shuts down gracefully,
+// waiting up to grace for requests and deliveries in flight.
 func (n *Node) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	srv := &http.Server{
 		Handler:           n.Handler,
@@ -98,6 +157,12 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener, grace time.Duration) 
 	if err := n.Federation.Start(ctx); err != nil {
 		return fmt.Errorf("node: start deliveries: %w", err)
 	}
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		n.purgeLoop(purgeCtx)
+	}()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -112,6 +177,8 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener, grace time.Duration) 
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- srv.Shutdown(sctx) }()
 	fresh.closeAll()
+	stopPurge()
+	<-purged
 	if e := <-shutdown; e != nil {
 		err = fmt.Errorf("node: shut the web server down: %w", e)
 	}
