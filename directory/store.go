@@ -1,10 +1,7 @@
 package directory
 
 import (
-	"database/sql/driver"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/coopnet/coopnet/internal/db"
 )
@@ -35,38 +32,5 @@ func NewStore(d *db.DB, bcryptCost int) *Store {
 // DB returns the database the store writes to.
 func (s *Store) DB() *db.DB { return s.db }
 
-// list is a []string kept in one TEXT column as a JSON array: the same in both
-// databases, and small lists are read whole anyway.
-type list []string
-
-func (l list) Value() (driver.Value, error) {
-	if l == nil {
-		return "[]", nil
-	}
-	b, err := json.Marshal([]string(l))
-	return string(b), err
-}
-
-func (l *list) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	case nil:
-		*l = list{}
-		return nil
-	default:
-		return fmt.Errorf("directory: list column holds %T", src)
-	}
-	var out []string
-	if err := json.Unmarshal(b, &out); err != nil {
-		return fmt.Errorf("directory: list column: %w", err)
-	}
-	if out == nil {
-		out = []string{}
-	}
-	*l = out
-	return nil
-}
+// list is a []string kept in one TEXT column as a JSON array.
+type list = db.List

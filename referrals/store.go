@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -71,33 +69,7 @@ func NewStore(d *db.DB, keys *Keys, cfg Config) *Store {
 func (s *Store) Keys() *Keys { return s.keys }
 
 // list is a []string kept in one TEXT column as a JSON array.
-type list []string
-
-func (l list) Value() (driver.Value, error) {
-	b, err := json.Marshal(nonNil(l))
-	return string(b), err
-}
-
-func (l *list) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	case nil:
-		*l = list{}
-		return nil
-	default:
-		return fmt.Errorf("referrals: list column holds %T", src)
-	}
-	var out []string
-	if err := json.Unmarshal(b, &out); err != nil {
-		return fmt.Errorf("referrals: list column: %w", err)
-	}
-	*l = nonNil(out)
-	return nil
-}
+type list = db.List
 
 // newToken makes a status page secret and the hash the database keeps.
 func newToken() (secret, hash string) {
