@@ -82,7 +82,6 @@ func serveConfigFrom(a *app, listen *option, st storageFlags, lf logFlags, login
 // a taken port is reported before any database work, and logs "serving" only
 // once the node can answer.
 func serve(ctx context.Context, cfg serveConfig) error {
-	setMemoryLimit(cfg.log)
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.listen)
 	if err != nil {
 		return usageErrorf("cannot listen on %s: %v", cfg.listen, innerError(err))
@@ -97,6 +96,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	if len(applied) > 0 {
 		cfg.log.Info("database schema migrated", "database", string(d.Dialect()), "applied", applied)
 	}
+	setMemoryLimit(cfg.log)
 	n, err := node.New(d, node.Config{
 		BaseURL: cfg.baseURL, Logger: cfg.log, LoginAttemptsPerMinute: cfg.loginAttempts,
 		AllowPrivateAddresses: cfg.allowPrivate, Version: version(),
