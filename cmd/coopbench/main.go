@@ -7,6 +7,11 @@
 //	                  loopback sinks that verify every signature
 //	coopbench start   time until `coopnet serve` answers /healthz and
 //	                  /readyz, and its idle RSS
+//	coopbench search  directory search: the index alone on one core, then
+//	                  `coopnet serve` with 10,000 peers' coops loaded
+//	coopbench referrals
+//	                  referrals from node A to node B, accepted back:
+//	                  latency of each step and throughput
 //
 // Every load stays on loopback addresses, and every loop is bounded in count
 // and in time. The figures are recorded in BENCHMARKS.md.
@@ -35,6 +40,8 @@ func commands() []command {
 		{"inbox", "inbox throughput: signed activities from fake peers to the shared inbox", runInbox},
 		{"fanout", "delivery of one profile Update to many followers on loopback sinks", runFanout},
 		{"start", "time to ready and idle RSS of `coopnet serve` on an existing database", runStart},
+		{"search", "directory search: the index alone, then `coopnet serve`'s search API on a loaded network", runSearch},
+		{"referrals", "referral round trip between two nodes: Offer, stored at B, Accept recorded at A", runReferrals},
 	}
 }
 
@@ -83,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: coopbench COMMAND [flags]   (coopbench COMMAND -h for its flags)")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 }
 

@@ -34,7 +34,8 @@ type localNode struct {
 }
 
 // startNode sets the node up over d, with the coop slug, and serves it.
-func startNode(ctx context.Context, d *db.DB, slug string) (*localNode, error) {
+// wire, if any, runs on the node before it serves (to add change hooks).
+func startNode(ctx context.Context, d *db.DB, slug string, wire ...func(*node.Node)) (*localNode, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -47,6 +48,9 @@ func startNode(ctx context.Context, d *db.DB, slug string) (*localNode, error) {
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("build the node: %w", err)
+	}
+	for _, w := range wire {
+		w(n)
 	}
 	coop, _, err := n.Store.Setup(ctx, directory.SetupInput{
 		CoopName: "Bench Workers", Slug: slug, AdminName: "Ada",
