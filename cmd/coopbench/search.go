@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
 	"github.com/coopnet/coopnet/directory/search/searchtest"
@@ -92,25 +91,11 @@ func benchSearch(ctx context.Context, cfg searchConfig, out io.Writer) (err erro
 	}
 	engine.report(out)
 
-	storage, err := newBenchStorage(ctx, cfg.databaseURL)
+	storage, p, err := newServeProc(ctx, cfg.databaseURL, cfg.binary, cfg.src)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, storage.Close()) }()
-	bin := cfg.binary
-	if bin == "" {
-		if bin, err = buildCoopnet(ctx, cfg.src, storage.Dir); err != nil {
-			return err
-		}
-	}
-	addr, err := freeLoopbackAddr()
-	if err != nil {
-		return err
-	}
-	p := &coopnetProc{bin: bin, addr: addr, dataDir: filepath.Join(storage.Dir, "data"), databaseURL: storage.URL, logDir: storage.Dir}
-	if err := p.init(ctx); err != nil {
-		return err
-	}
 	network, err := loadNetwork(ctx, p, docs, out)
 	if err != nil {
 		return err

@@ -55,25 +55,11 @@ func runStart(ctx context.Context, args []string, out io.Writer) error {
 // benchStart builds, sets up and times the starts.
 func benchStart(ctx context.Context, cfg startConfig, out io.Writer) (err error) {
 	fmt.Fprintf(out, "load average before: %s\n", loadAverage())
-	storage, err := newBenchStorage(ctx, cfg.databaseURL)
+	storage, p, err := newServeProc(ctx, cfg.databaseURL, cfg.binary, cfg.src)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, storage.Close()) }()
-	bin := cfg.binary
-	if bin == "" {
-		if bin, err = buildCoopnet(ctx, cfg.src, storage.Dir); err != nil {
-			return err
-		}
-	}
-	addr, err := freeLoopbackAddr()
-	if err != nil {
-		return err
-	}
-	p := &coopnetProc{bin: bin, addr: addr, dataDir: filepath.Join(storage.Dir, "data"), databaseURL: storage.URL, logDir: storage.Dir}
-	if err := p.init(ctx); err != nil {
-		return err
-	}
 	fmt.Fprintf(out, "start: coopnet serve on an existing %s database (set up by coopnet init), %d runs, idle %s before reading RSS\n",
 		storage.dialect(), cfg.runs, cfg.idle)
 	var runs []startRun
@@ -106,6 +92,34 @@ func reportStart(out io.Writer, runs []startRun) {
 	fmt.Fprintf(out, "median of %d: /healthz %s, /readyz %s, idle VmRSS %.1f MB, VmHWM %.1f MB\n",
 		len(runs), ms(median(h)), ms(median(r)), median(rss), median(hwm))
 	fmt.Fprintf(out, "load average after: %s\n", loadAverage())
+}
+
+// newServeProc makes the benchmark's storage and a `coopnet serve` process
+// set up over it (coopnet init), building the binary from src unless binary
+// names one. The caller closes the storage.
+func newServeProc(ctx context.Context, databaseURL, binary, src string) (*benchDB, *coopnetProc, error) {
+	storage, err := newBenchStorage(ctx, databaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*benchDB, *coopnetProc, error) {
+		return nil, nil, errors.Join(err, storage.Close())
+	}
+	bin := binary
+	if bin == "" {
+		if bin, err = buildCoopnet(ctx, src, storage.Dir); err != nil {
+			return fail(err)
+		}
+	}
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return fail(err)
+	}
+	p := &coopnetProc{bin: bin, addr: addr, dataDir: filepath.Join(storage.Dir, "data"), databaseURL: storage.URL, logDir: storage.Dir}
+	if err := p.init(ctx); err != nil {
+		return fail(err)
+	}
+	return storage, p, nil
 }
 
 // buildCoopnet builds ./cmd/coopnet of the module in src into dir.
