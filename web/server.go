@@ -50,8 +50,9 @@ type Server struct {
 	secure bool // cookies only over HTTPS when the node is served over HTTPS
 	// intakeLimit is the one rate limit of the work request form and API.
 	intakeLimit echo.MiddlewareFunc
-	// listings caches the search API's JSON of each listing (api_search_json.go).
-	listings listingCache
+	// answers are the search API's cache of listings' JSON and its
+	// buffers (api_search_json.go).
+	answers searchAnswers
 }
 
 // New returns the node's HTTP handler with every route.

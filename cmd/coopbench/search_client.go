@@ -15,7 +15,8 @@ import (
 // it can, as wrk does. The clients run on the node's machine, and net/http's
 // client took a fifth of its two cores at 3,000 searches/s (goroutines and
 // channels a request, headers parsed into maps): CPU the node then lacked.
-// This one parses the status and Content-Length, and skips the rest.
+// This one parses the status and the body's length (Content-Length or
+// chunks), and skips the rest.
 type rawClient struct {
 	addr string // host:port
 	conn net.Conn
@@ -66,7 +67,7 @@ func (c *rawClient) roundTrip(target string) (n int64, status int, err error) {
 	if status, err = strconv.Atoi(string(line[9:12])); err != nil {
 		return 0, 0, fmt.Errorf("bad status line %q", line)
 	}
-	length, closing := int64(-1), false
+	length, chunked, closing := int64(-1), false, false
 	for {
 		line, err := c.br.ReadSlice('\n')
 		if err != nil {
@@ -85,18 +86,58 @@ func (c *rawClient) roundTrip(target string) (n int64, status int, err error) {
 			if length, err = strconv.ParseInt(string(value), 10, 64); err != nil || length < 0 {
 				return 0, status, fmt.Errorf("bad Content-Length %q", value)
 			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(value, []byte("chunked"))
 		case bytes.EqualFold(name, []byte("Connection")):
 			closing = bytes.EqualFold(value, []byte("close"))
 		}
 	}
-	if length < 0 {
-		return 0, status, errors.New("the answer has no Content-Length")
+	switch {
+	case chunked:
+		n, err = c.skipChunks()
+	case length >= 0:
+		var skipped int
+		skipped, err = c.br.Discard(int(length))
+		n = int64(skipped)
+	default:
+		return 0, status, errors.New("the answer has neither a Content-Length nor chunks")
 	}
-	skipped, err := c.br.Discard(int(length))
 	if err == nil && closing {
 		c.close()
 	}
-	return int64(skipped), status, err
+	return n, status, err
+}
+
+// skipChunks reads a chunked body and its trailer, and returns its length.
+func (c *rawClient) skipChunks() (int64, error) {
+	var n int64
+	for {
+		line, err := c.br.ReadSlice('\n')
+		if err != nil {
+			return n, err
+		}
+		hex, _, _ := bytes.Cut(bytes.TrimSpace(line), []byte(";"))
+		size, err := strconv.ParseInt(string(hex), 16, 64)
+		if err != nil || size < 0 {
+			return n, fmt.Errorf("bad chunk size %q", line)
+		}
+		if size == 0 {
+			break
+		}
+		if _, err := c.br.Discard(int(size) + 2); err != nil { // and its CRLF
+			return n, err
+		}
+		n += size
+	}
+	for { // the trailer, up to a blank line
+		line, err := c.br.ReadSlice('\n')
+		if err != nil {
+			return n, err
+		}
+		if len(line) <= 2 {
+			return n, nil
+		}
+	}
 }
 
 func (c *rawClient) close() {
