@@ -131,14 +131,16 @@ func serve(ctx context.Context, cfg serveConfig) error {
 // defaultMemoryLimit is the node's soft memory limit when the operator set
 // none. Go collects garbage when the heap has doubled since the last
 // collection (GOGC=100), so a node holding a large directory idles at twice
-// its live heap: with 10,000 coops and 100,000 services (85 MB live) that
-// was 190 MB of RSS, and 250 MB while serving searches. Under this limit
-// the collector runs sooner instead, which keeps such a node under 200 MB
-// for a little more GC work (BENCHMARKS.md, coopbench search). Small nodes
-// (30 MB) never come near it, so nothing changes for them. The limit is soft:
-// allocation never fails because of it, and should the live heap itself
-// approach it, the runtime caps the collector at about half the CPU and lets
-// the heap grow; such a node needs a higher GOMEMLIMIT (or GOMEMLIMIT=off).
+// its live heap: with 10,000 coops and 100,000 services (85-100 MB live)
+// that was 185-200 MB of RSS, and 240-250 MB while serving searches. Under
+// this limit the collector runs sooner instead, which keeps such a node at
+// 175-185 MB; under heavy search load it then collects three to four times
+// as often, for about an eighth more CPU a search (BENCHMARKS.md, coopbench
+// search). Small nodes (30 MB) never come near the limit, so nothing changes
+// for them. The limit is soft: allocation never fails because of it, and
+// should the live heap itself approach it, the runtime caps the collector at
+// about half the CPU and lets the heap grow; such a node needs a higher
+// GOMEMLIMIT (or GOMEMLIMIT=off).
 const defaultMemoryLimit = 160 << 20
 
 // setMemoryLimit applies defaultMemoryLimit unless GOMEMLIMIT is set, and
