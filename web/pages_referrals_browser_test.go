@@ -88,11 +88,11 @@ func TestBrowserWorkRequest(t *testing.T) {
 	n, coop, base := startNode(t, &log)
 
 	const description = "We need a volunteer database for our park clean-ups."
-	browse(t, b, "open the coop's page at its request form",
+	testbrowser.Do(t, b, "open the coop's page at its request form",
 		chromedp.Navigate(base+"/coops/alpha#request-work"),
 		chromedp.WaitVisible(chromedp.CSS(`#request-work #f-description`)),
 	)
-	browse(t, b, "fill in the request and send it",
+	testbrowser.Do(t, b, "fill in the request and send it",
 		chromedp.SendKeys(chromedp.CSS(`#f-description`), description),
 		chromedp.Click(chromedp.CSS(`#f-categories-data-crm`)),
 		chromedp.SendKeys(chromedp.CSS(`#f-skills`), "CiviCRM"),
@@ -103,24 +103,24 @@ func TestBrowserWorkRequest(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#request-work form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#status-page`)),
 	)
-	heading := value(t, b, "heading", chromedp.Text(chromedp.CSS(`main h1`)))
-	link := value(t, b, "status link", chromedp.Value(chromedp.CSS(`#status-link`)))
+	heading := testbrowser.Value(t, b, "heading", chromedp.Text(chromedp.CSS(`main h1`)))
+	link := testbrowser.Value(t, b, "status link", chromedp.Value(chromedp.CSS(`#status-link`)))
 	if heading != "Your request is sent" || !strings.HasPrefix(link, base+"/requests/") {
 		t.Fatalf("after sending: heading %q, link %q", heading, link)
 	}
-	if page := value(t, b, "page", chromedp.Text(chromedp.CSS(`main`))); !strings.Contains(page, "will not be shown again") {
+	if page := testbrowser.Value(t, b, "page", chromedp.Text(chromedp.CSS(`main`))); !strings.Contains(page, "will not be shown again") {
 		t.Errorf("the confirmation does not say the link is shown once:\n%s", page)
 	}
 
-	browse(t, b, "follow the status link",
+	testbrowser.Do(t, b, "follow the status link",
 		chromedp.Click(chromedp.CSS(`#status-page`)),
 		chromedp.WaitVisible(chromedp.CSS(`#state`)),
 	)
-	if loc := value(t, b, "location", chromedp.Location()); loc != link {
+	if loc := testbrowser.Value(t, b, "location", chromedp.Location()); loc != link {
 		t.Errorf("the status page is at %s, want %s", loc, link)
 	}
-	state := value(t, b, "state", chromedp.Text(chromedp.CSS(`#state`)))
-	steps := value(t, b, "steps", chromedp.Text(chromedp.CSS(`ol.trail`)))
+	state := testbrowser.Value(t, b, "state", chromedp.Text(chromedp.CSS(`#state`)))
+	steps := testbrowser.Value(t, b, "steps", chromedp.Text(chromedp.CSS(`ol.trail`)))
 	if !strings.HasPrefix(state, "Received") || !strings.Contains(steps, "Request received") {
 		t.Errorf("status page: state %q, steps %q", state, steps)
 	}
@@ -131,7 +131,7 @@ func TestBrowserWorkRequest(t *testing.T) {
 		t.Fatalf("stored requests %+v, %v", list, err)
 	}
 	const reason = "We are fully booked until spring."
-	browse(t, b, "log in",
+	testbrowser.Do(t, b, "log in",
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(chromedp.CSS(`#f-email`)),
 		chromedp.SendKeys(chromedp.CSS(`#f-email`), "ada@alpha.example"),
@@ -139,7 +139,7 @@ func TestBrowserWorkRequest(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"] button`)),
 	)
-	browse(t, b, "decline the request",
+	testbrowser.Do(t, b, "decline the request",
 		chromedp.Navigate(fmt.Sprintf("%s/manage/referrals/%d", base, list[0].ID)),
 		chromedp.WaitVisible(chromedp.CSS(`#f-decline_reason`)),
 		chromedp.SendKeys(chromedp.CSS(`#f-decline_reason`), reason),
@@ -147,13 +147,13 @@ func TestBrowserWorkRequest(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
 	)
 
-	browse(t, b, "the status page again",
+	testbrowser.Do(t, b, "the status page again",
 		chromedp.Navigate(link),
 		chromedp.WaitVisible(chromedp.CSS(`#state`)),
 	)
-	state = value(t, b, "state", chromedp.Text(chromedp.CSS(`#state`)))
-	steps = value(t, b, "steps", chromedp.Text(chromedp.CSS(`ol.trail`)))
-	withdraw := value(t, b, "withdraw buttons", chromedp.Evaluate[int](`document.querySelectorAll('form[action$="/withdraw"]').length`))
+	state = testbrowser.Value(t, b, "state", chromedp.Text(chromedp.CSS(`#state`)))
+	steps = testbrowser.Value(t, b, "steps", chromedp.Text(chromedp.CSS(`ol.trail`)))
+	withdraw := testbrowser.Value(t, b, "withdraw buttons", chromedp.Evaluate[int](`document.querySelectorAll('form[action$="/withdraw"]').length`))
 	if state != "Declined." || !strings.Contains(steps, "Declined: "+reason) || withdraw != 0 {
 		t.Errorf("after the decline: state %q, steps %q, %d withdraw forms", state, steps, withdraw)
 	}
@@ -162,22 +162,4 @@ func TestBrowserWorkRequest(t *testing.T) {
 	if logged := log.String(); strings.Contains(logged, secret) || !strings.Contains(logged, "/requests/[redacted]") {
 		t.Errorf("the log shows the status link's secret, or no status page at all:\n%s", logged)
 	}
-}
-
-// browse runs browser actions, naming the step when one fails.
-func browse(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", step, err)
-	}
-}
-
-// value runs one browser action that reads something from the page.
-func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatalf("read %s: %v", what, err)
-	}
-	return v
 }

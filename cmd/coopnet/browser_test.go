@@ -21,15 +21,15 @@ func TestBrowserSetupEditProfileAndSeeItPublic(t *testing.T) {
 	n := startServe(t, nil, "--data-dir", t.TempDir())
 
 	// The first visit goes to the setup page.
-	browse(t, b, "setup",
+	testbrowser.Do(t, b, "setup",
 		chromedp.Navigate(n.url+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`#f-coop_name`)),
 	)
-	location := value(t, b, "location", chromedp.Location())
+	location := testbrowser.Value(t, b, "location", chromedp.Location())
 	if !strings.HasSuffix(location, "/setup") {
 		t.Fatalf("the first visit went to %s, want /setup", location)
 	}
-	browse(t, b, "fill in the setup form",
+	testbrowser.Do(t, b, "fill in the setup form",
 		chromedp.SendKeys(chromedp.CSS(`#f-coop_name`), "Alpha Tech Coop"),
 		chromedp.SendKeys(chromedp.CSS(`#f-slug`), "alpha"),
 		chromedp.SendKeys(chromedp.CSS(`#f-admin_name`), "Ada Lovelace"),
@@ -41,13 +41,13 @@ func TestBrowserSetupEditProfileAndSeeItPublic(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/manage/profile"] #f-summary`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"] button`)),
 	)
-	location = value(t, b, "location", chromedp.Location())
+	location = testbrowser.Value(t, b, "location", chromedp.Location())
 	if !strings.Contains(location, "/manage/profile") {
 		t.Fatalf("after setup the browser is at %s, want /manage/profile", location)
 	}
 
 	const summary = "We build **accessible** websites for nonprofits."
-	browse(t, b, "edit the profile",
+	testbrowser.Do(t, b, "edit the profile",
 		chromedp.SendKeys(chromedp.CSS(`#f-summary`), summary),
 		chromedp.SendKeys(chromedp.CSS(`#f-city`), "Lisbon"),
 		chromedp.SendKeys(chromedp.CSS(`#f-country`), "pt"),
@@ -55,22 +55,22 @@ func TestBrowserSetupEditProfileAndSeeItPublic(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form[action="/manage/profile"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
 	)
-	location = value(t, b, "location", chromedp.Location())
+	location = testbrowser.Value(t, b, "location", chromedp.Location())
 	if !strings.Contains(location, "done=saved") {
 		t.Fatalf("after saving the browser is at %s, want the saved notice", location)
 	}
 
-	browse(t, b, "log out",
+	testbrowser.Do(t, b, "log out",
 		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/login"]`)),
 	)
 
-	browse(t, b, "public profile",
+	testbrowser.Do(t, b, "public profile",
 		chromedp.Navigate(n.url+"/coops/alpha"),
 		chromedp.WaitVisible(chromedp.CSS(`main h1`)),
 	)
-	page := value(t, b, "page text", chromedp.Text(chromedp.CSS(`main`)))
-	editLinks := value(t, b, "member controls",
+	page := testbrowser.Value(t, b, "page text", chromedp.Text(chromedp.CSS(`main`)))
+	editLinks := testbrowser.Value(t, b, "member controls",
 		chromedp.Evaluate[int](`document.querySelectorAll('a[href="/manage/profile"], form[action="/logout"]').length`))
 	for _, want := range []string{"Alpha Tech Coop", "We build accessible websites for nonprofits.", "Lisbon", "Portugal", "Drupal", "CiviCRM", "accessibility"} {
 		if !strings.Contains(page, want) {
@@ -80,22 +80,4 @@ func TestBrowserSetupEditProfileAndSeeItPublic(t *testing.T) {
 	if editLinks != 0 {
 		t.Errorf("a visitor sees %d member controls on the public page", editLinks)
 	}
-}
-
-// browse runs browser actions, naming the step when one fails.
-func browse(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", step, err)
-	}
-}
-
-// value runs one browser action that reads something from the page.
-func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatalf("read %s: %v", what, err)
-	}
-	return v
 }

@@ -55,3 +55,21 @@ func Start(t *testing.T, ctx context.Context) context.Context {
 	}
 	return bctx
 }
+
+// Do runs browser actions, naming the step when one fails.
+func Do(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+}
+
+// Value runs one browser action that reads something from the page.
+func Value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatalf("read %s: %v", what, err)
+	}
+	return v
+}
