@@ -25,6 +25,7 @@ import (
 	"github.com/coopnet/coopnet/directory"
 	"github.com/coopnet/coopnet/internal/db"
 	"github.com/coopnet/coopnet/internal/testdb"
+	"github.com/coopnet/coopnet/referrals"
 )
 
 // Fixtures for the inbox tests: a coopnet node (real echo server on
@@ -43,12 +44,18 @@ type inNode struct {
 
 func newInNode(t testing.TB, d *db.DB) *inNode {
 	t.Helper()
+	return newInNodeWith(t, d, nil)
+}
+
+// newInNodeWith is newInNode with refs as its referrals store (nil: none).
+func newInNodeWith(t testing.TB, d *db.DB, refs *referrals.Store) *inNode {
+	t.Helper()
 	e := echo.New()
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	base, _ := url.Parse(srv.URL)
 	store := directory.NewStore(d, bcrypt.MinCost)
-	f, err := New(Config{DB: d, Directory: store, BaseURL: base, AllowPrivateAddresses: true, Logger: inLogger(t)})
+	f, err := New(Config{DB: d, Directory: store, Referrals: refs, BaseURL: base, AllowPrivateAddresses: true, Logger: inLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

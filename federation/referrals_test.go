@@ -17,8 +17,6 @@ import (
 	"github.com/go-fed/activity/streams"
 	"github.com/go-fed/activity/streams/vocab"
 	"github.com/go-jose/go-jose/v4"
-	"github.com/labstack/echo/v4"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/coopnet/coopnet/directory"
 	"github.com/coopnet/coopnet/internal/db"
@@ -418,26 +416,8 @@ func (r *keyResolver) forgetAll() {
 // newRefNode is newInNode with a referrals store.
 func newRefNode(t *testing.T, d *db.DB) (*inNode, *referrals.Store) {
 	t.Helper()
-	e := echo.New()
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	base, _ := url.Parse(srv.URL)
-	store := directory.NewStore(d, bcrypt.MinCost)
 	refs := referrals.NewStore(d, referrals.NewKeys(d), referrals.Config{})
-	f, err := New(Config{DB: d, Directory: store, Referrals: refs, BaseURL: base, AllowPrivateAddresses: true, Logger: inLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Register(e)
-	e.GET("/coops/:slug", f.ServeActor)
-	coop, _, err := store.Setup(context.Background(), directory.SetupInput{
-		CoopName: "Alpha Workers", Slug: "alpha", AdminName: "Ada", AdminEmail: "ada@alpha.example",
-		Password: "correct horse battery",
-	}, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &inNode{f: f, store: store, d: d, coop: coop, base: srv.URL}, refs
+	return newInNodeWith(t, d, refs), refs
 }
 
 func TestServeReferralKeys(t *testing.T) {
