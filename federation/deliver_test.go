@@ -59,6 +59,8 @@ func tuneFed(t testing.TB, f *Federation, tune func(*queueSettings)) {
 	err := f.queue.configure(func(s *queueSettings) {
 		s.retryUnit = time.Millisecond
 		s.fetchPoll = 20 * time.Millisecond
+		// A first attempt at commit that fails is River's after this.
+		s.eagerGrace = time.Second
 		s.hostWait = 200 * time.Millisecond
 		s.peer.flushEvery = 20 * time.Millisecond
 		s.peer.refreshEvery = 50 * time.Millisecond

@@ -33,6 +33,8 @@ import (
 // SQLITE_BUSY, and its "listener" polls a notification table, so a commit is
 // noticed within ~50 ms. On PostgreSQL riverdatabasesql has no LISTEN
 // connection of its own, so the queue polls (see defaultQueueSettings).
+// The few jobs a referral or a follow makes do not wait for either: they
+// run at commit (queue_eager.go).
 
 // deliverQueue is the River queue (and deliverKind the job kind) of deliveries.
 const (
@@ -70,6 +72,8 @@ type queueSettings struct {
 	hostWait         time.Duration // how long a job waits for a per-host slot before snoozing
 	maxAge           time.Duration // a job older than this gives up instead of snoozing again
 	retryUnit        time.Duration // one "second" of the retry schedule
+	eagerGrace       time.Duration // how long River leaves a job run here at commit (queue_eager.go)
+	eagerMax         int           // most jobs of one transaction that run here at commit
 	peer             peerSettings
 }
 
@@ -91,6 +95,8 @@ func defaultQueueSettings(dialect db.Dialect) queueSettings {
 		hostWait:      2 * time.Second,
 		maxAge:        72 * time.Hour,
 		retryUnit:     time.Second,
+		eagerGrace:    10 * time.Second,
+		eagerMax:      8,
 		peer:          defaultPeerSettings(),
 	}
 }
@@ -105,6 +111,7 @@ type queue struct {
 	peers    *peerBook
 	hosts    *hostLimiter
 	acts     *activityCache
+	eager    *eagerRunner
 	ua       string
 	mu       sync.Mutex
 	started  bool
@@ -168,12 +175,15 @@ func (q *queue) build() error {
 	q.hosts = newHostLimiter(s.perHost)
 	q.acts = newActivityCache(64)
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &deliverWorker{q: q}); err != nil {
+	deliver := &deliverWorker{q: q}
+	if err := river.AddWorkerSafely(workers, deliver); err != nil {
 		return fmt.Errorf("federation: queue: %w", err)
 	}
-	if err := q.f.addReferralWorkers(workers); err != nil {
+	eager := map[string]eagerWork{deliverKind: eagerKind(deliver)}
+	if err := q.f.addReferralWorkers(workers, eager); err != nil {
 		return fmt.Errorf("federation: queue: %w", err)
 	}
+	q.eager = newEagerRunner(q, eager)
 	queues := map[string]river.QueueConfig{deliverQueue: {MaxWorkers: s.workers}}
 	for _, register := range q.f.cfg.Workers {
 		if err := register(workers); err != nil {
@@ -240,6 +250,7 @@ func (q *queue) start(ctx context.Context) error {
 	if err := q.client.Start(ctx); err != nil {
 		return fmt.Errorf("federation: start deliveries: %w", err)
 	}
+	q.eager.start()
 	bookCtx, cancel := context.WithCancel(ctx)
 	q.stopBook, q.bookDone = cancel, make(chan struct{})
 	go func() {
@@ -260,6 +271,7 @@ func (q *queue) stop(ctx context.Context) error {
 		return nil
 	}
 	q.started = false
+	q.eager.stop()
 	err := q.client.Stop(ctx)
 	if err != nil && ctx.Err() != nil {
 		hard, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -343,7 +355,7 @@ func (f *Federation) deliverTo(ctx context.Context, tx *sql.Tx, coopID, activity
 	for i, t := range targets {
 		params[i] = river.InsertManyParams{Args: deliverArgs{Activity: activityID, Coop: coopID, Inbox: t.inbox, Host: t.host}}
 	}
-	if _, err := f.queue.client.InsertManyTx(ctx, tx, params); err != nil {
+	if err := f.queue.insertTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("federation: queue deliveries: %w", err)
 	}
 	return nil

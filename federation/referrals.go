@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/riverqueue/river"
+
 	"github.com/coopnet/coopnet/directory"
 	"github.com/coopnet/coopnet/internal/db"
 	"github.com/coopnet/coopnet/referrals"
@@ -92,7 +94,7 @@ func (f *Federation) referralChange(ctx context.Context, tx *sql.Tx, ch referral
 	}
 	for _, ref := range ch.Offered {
 		args := referralOfferArgs{Referral: ref.ID, Coop: ref.CoopID, Request: ref.RequestID}
-		if _, err := f.queue.client.InsertTx(ctx, tx, args, nil); err != nil {
+		if err := f.queue.insertTx(ctx, tx, []river.InsertManyParams{{Args: args}}); err != nil {
 			return fmt.Errorf("federation: queue the offer of referral %d: %w", ref.ID, err)
 		}
 	}
@@ -170,7 +172,7 @@ func (f *Federation) sendReferralTx(ctx context.Context, tx *sql.Tx, coop direct
 	}
 	if inbox == "" {
 		args := referralSendArgs{Activity: rowID, Coop: coop.ID, Actor: to}
-		if _, err := f.queue.client.InsertTx(ctx, tx, args, nil); err != nil {
+		if err := f.queue.insertTx(ctx, tx, []river.InsertManyParams{{Args: args}}); err != nil {
 			return fmt.Errorf("federation: queue a referral activity to %s: %w", to, err)
 		}
 		return nil

@@ -61,11 +61,17 @@ func (referralSendArgs) InsertOpts() river.InsertOpts {
 // addReferralWorkers registers the referral jobs' workers on the queue's
 // client (queue.build). Without a referrals store no such job is inserted,
 // and the workers are registered all the same, for jobs left from before.
-func (f *Federation) addReferralWorkers(workers *river.Workers) error {
-	if err := river.AddWorkerSafely(workers, &referralOfferWorker{f: f}); err != nil {
+// They also run at commit (queue_eager.go): eager gets them by kind.
+func (f *Federation) addReferralWorkers(workers *river.Workers, eager map[string]eagerWork) error {
+	offer, send := &referralOfferWorker{f: f}, &referralSendWorker{f: f}
+	if err := river.AddWorkerSafely(workers, offer); err != nil {
 		return err
 	}
-	return river.AddWorkerSafely(workers, &referralSendWorker{f: f})
+	if err := river.AddWorkerSafely(workers, send); err != nil {
+		return err
+	}
+	eager[referralOfferKind], eager[referralSendKind] = eagerKind(offer), eagerKind(send)
+	return nil
 }
 
 type referralOfferWorker struct {

@@ -88,7 +88,7 @@ func benchReferrals(ctx context.Context, cfg referralsConfig, out io.Writer) (er
 		return runErr
 	}
 	reportReferrals(out, cfg, times, use)
-	waits, err := p.queueWaits(ctx, firstJob)
+	uses, err := p.queueUses(ctx, firstJob)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func benchReferrals(ctx context.Context, cfg referralsConfig, out io.Writer) (er
 	for _, t := range times {
 		roundTrips = append(roundTrips, t.roundTrip)
 	}
-	reportQueueWaits(out, waits, len(times), mean(roundTrips))
+	reportQueueUses(out, uses, len(times), mean(roundTrips))
 	fmt.Fprintf(out, "load average after: %s\n", loadAverage())
 	return nil
 }

@@ -10,11 +10,14 @@ import (
 	"github.com/coopnet/coopnet/internal/db"
 )
 
-// Every referral crosses the delivery queue (River) three times: A's
-// "referral-offer" job builds the Offer, A's "deliver" job posts it, and B's
-// "deliver" job posts the Accept. A job waits from its insert until a fetch
-// finds it: River's jobs keep created_at and attempted_at, so the waits are
-// read from river_job once the run is over.
+// Every referral makes three jobs: A's "referral-offer" builds the Offer,
+// A's "deliver" posts it, and B's "deliver" posts the Accept. Each runs in
+// the process that queued it as soon as the transaction commits, and its
+// row is deleted when it succeeds; a job that failed there, or found no
+// free worker, is left to River's fetch loop. River's rows keep created_at
+// and attempted_at, so what was left is read from river_job once the run is
+// over, with how long each waited for its fetch. (A job done at commit
+// leaves no row; one River ran stays an hour as completed.)
 
 // lastJobIDs returns the highest job id in each node's queue.
 func (p *refPair) lastJobIDs(ctx context.Context) ([2]int64, error) {
@@ -34,10 +37,17 @@ type queueWait struct {
 	retried    int             // jobs attempted more than once
 }
 
-// queueWaits reads the waits of the jobs after the ids in after.
-func (p *refPair) queueWaits(ctx context.Context, after [2]int64) ([]queueWait, error) {
-	var out []queueWait
+// queueUse is the jobs a node's River ran in the run, by kind.
+type queueUse struct {
+	node string
+	left []queueWait
+}
+
+// queueUses reads each node's jobs after the ids in after.
+func (p *refPair) queueUses(ctx context.Context, after [2]int64) ([]queueUse, error) {
+	var out []queueUse
 	for s, n := range []*localNode{p.a, p.b} {
+		use := queueUse{node: "AB"[s : s+1]}
 		// Seconds from created_at to attempted_at, in each dialect's terms.
 		wait := `EXTRACT(EPOCH FROM attempted_at - created_at)`
 		if n.DB.Dialect() == db.SQLite {
@@ -60,7 +70,7 @@ func (p *refPair) queueWaits(ctx context.Context, after [2]int64) ([]queueWait, 
 			}
 			w := byKind[kind]
 			if w == nil {
-				w = &queueWait{node: "AB"[s : s+1], kind: kind}
+				w = &queueWait{node: use.node, kind: kind}
 				byKind[kind] = w
 				kinds = append(kinds, kind)
 			}
@@ -76,26 +86,34 @@ func (p *refPair) queueWaits(ctx context.Context, after [2]int64) ([]queueWait, 
 		}
 		for _, k := range kinds {
 			slices.Sort(byKind[k].waits)
-			out = append(out, *byKind[k])
+			use.left = append(use.left, *byKind[k])
 		}
+		out = append(out, use)
 	}
 	return out, nil
 }
 
-// reportQueueWaits prints the waits of each kind of job, and their share of
-// the mean round trip: every job of the run belongs to one of its n
-// referrals, so the waits' sum over n is the mean time a referral spent
-// queued.
-func reportQueueWaits(out io.Writer, waits []queueWait, n int, roundTrip time.Duration) {
-	fmt.Fprintln(out, "queue waits, from a job's insert to its fetch (river_job.attempted_at - created_at):")
+// reportQueueUses prints, for each node, how many of the n referrals' 3n
+// jobs River ran, with their waits and the waits' share of the mean round
+// trip: every job of the run belongs to one of the n referrals, so the
+// waits' sum over n is the mean time a referral spent queued.
+func reportQueueUses(out io.Writer, uses []queueUse, n int, roundTrip time.Duration) {
+	fmt.Fprintf(out, "queue: of the %d jobs (A: an offer and its delivery, B: the Accept's delivery, per referral), those not run at commit but left to River, with their wait from insert to fetch (river_job.attempted_at - created_at):\n", 3*n)
 	var sum time.Duration
-	for _, w := range waits {
-		for _, d := range w.waits {
-			sum += d
+	for _, u := range uses {
+		left := 0
+		for _, w := range u.left {
+			left += len(w.waits)
 		}
-		fmt.Fprintf(out, "  %s %s: %d jobs, p50 %s, p90 %s, p99 %s, max %s, mean %s; %d retried\n", w.node, w.kind,
-			len(w.waits), ms(percentile(w.waits, 50)), ms(percentile(w.waits, 90)), ms(percentile(w.waits, 99)),
-			ms(w.waits[len(w.waits)-1]), ms(mean(w.waits)), w.retried)
+		fmt.Fprintf(out, "  %s: %d left to River\n", u.node, left)
+		for _, w := range u.left {
+			for _, d := range w.waits {
+				sum += d
+			}
+			fmt.Fprintf(out, "    %s: %d jobs, p50 %s, p90 %s, p99 %s, max %s, mean %s; %d retried\n", w.kind,
+				len(w.waits), ms(percentile(w.waits, 50)), ms(percentile(w.waits, 90)), ms(percentile(w.waits, 99)),
+				ms(w.waits[len(w.waits)-1]), ms(mean(w.waits)), w.retried)
+		}
 	}
 	queued := sum / time.Duration(n)
 	fmt.Fprintf(out, "queued per referral: %s of the mean round trip's %s (%.0f%%); the rest, %s, is out of the queue: the work, and waiting for CPU, connections or the SQLite writer\n",

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -37,6 +38,11 @@ type DB struct {
 	read    *sql.DB
 	write   *sql.DB
 	dialect Dialect
+
+	// afterCommit holds, for each transaction Tx has open, what runs once
+	// it commits (see AfterCommit).
+	mu          sync.Mutex
+	afterCommit map[*sql.Tx][]func()
 }
 
 // Open opens the database named by databaseURL, or, when it is empty, the SQLite
@@ -159,14 +165,46 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	d.mu.Lock()
+	if d.afterCommit == nil {
+		d.afterCommit = map[*sql.Tx][]func(){}
+	}
+	d.afterCommit[tx] = nil
+	d.mu.Unlock()
+	err = fn(tx)
+	if err == nil {
+		if err = tx.Commit(); err != nil {
+			err = fmt.Errorf("db: commit: %w", err)
+		}
+	} else {
 		_ = tx.Rollback()
+	}
+	d.mu.Lock()
+	after := d.afterCommit[tx]
+	delete(d.afterCommit, tx)
+	d.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("db: commit: %w", err)
+	for _, f := range after {
+		f()
 	}
 	return nil
+}
+
+// AfterCommit arranges for f to run once tx, a transaction of Tx, has
+// committed; it never runs if tx rolls back. f runs on the goroutine that
+// called Tx, before Tx returns: it should hand long work to another. It
+// reports false, and does nothing, when tx is not a transaction Tx has open.
+func (d *DB) AfterCommit(tx *sql.Tx, f func()) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	after, ok := d.afterCommit[tx]
+	if !ok {
+		return false
+	}
+	d.afterCommit[tx] = append(after, f)
+	return true
 }
 
 // IsUniqueViolation reports whether err is a unique or primary key violation.

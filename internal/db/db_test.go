@@ -92,6 +92,59 @@ func TestTxRollsBack(t *testing.T) {
 	})
 }
 
+func TestAfterCommit(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		var ran []string
+		boom := errors.New("boom")
+		tests := []struct {
+			name string
+			fail error
+			want bool
+		}{
+			{"committed", nil, true},
+			{"rolled back", boom, false},
+		}
+		for _, tc := range tests {
+			err := d.Tx(ctx, func(tx *sql.Tx) error {
+				if !d.AfterCommit(tx, func() {
+					// Runs after the commit: the row is there for others.
+					_, ok, err := d.Setting(ctx, tc.name)
+					if err != nil || !ok {
+						t.Errorf("%s: setting not visible in the callback: ok=%v err=%v", tc.name, ok, err)
+					}
+					ran = append(ran, tc.name)
+				}) {
+					t.Fatalf("%s: AfterCommit refused a transaction of Tx", tc.name)
+				}
+				if err := db.SetSetting(ctx, tx, tc.name, "v"); err != nil {
+					return err
+				}
+				if len(ran) != 0 && ran[len(ran)-1] == tc.name {
+					t.Errorf("%s: callback ran before the commit", tc.name)
+				}
+				return tc.fail
+			})
+			if !errors.Is(err, tc.fail) {
+				t.Fatalf("%s: Tx: %v", tc.name, err)
+			}
+			got := len(ran) > 0 && ran[len(ran)-1] == tc.name
+			if got != tc.want {
+				t.Errorf("%s: callback ran = %v, want %v", tc.name, got, tc.want)
+			}
+		}
+		// A transaction of some other pool is not ours to watch.
+		other, err := d.WriteSQL().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Rollback() //nolint:errcheck
+		if d.AfterCommit(other, func() {}) {
+			t.Error("AfterCommit accepted a transaction Tx did not open")
+		}
+	})
+}
+
 // Two processes starting at once must apply each migration exactly once.
 func TestConcurrentMigrationsPostgres(t *testing.T) {
 	u := testdb.PostgresURL(t)
