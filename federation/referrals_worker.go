@@ -151,11 +151,6 @@ func (f *Federation) sendOffer(ctx context.Context, a referralOfferArgs) (string
 	if err != nil {
 		return ref.Peer.ActorID, err
 	}
-	if ref.OfferID == "" {
-		if err := store.SetOfferID(ctx, ref.ID, offerID); err != nil {
-			return ref.Peer.ActorID, err
-		}
-	}
 	act := f.offerActivity(coop, req, ref, env, offerID)
 	f.refs.mu.Lock()
 	if tamper := f.refs.tamper; tamper != nil {
@@ -165,6 +160,11 @@ func (f *Federation) sendOffer(ctx context.Context, a referralOfferArgs) (string
 	err = f.db.Tx(ctx, func(tx *sql.Tx) error {
 		if open, err := referralOpenTx(ctx, tx, f.db.Dialect(), ref.ID); err != nil || !open {
 			return err // withdrawn meanwhile: nothing goes out
+		}
+		if ref.OfferID == "" {
+			if err := store.SetOfferIDTx(ctx, tx, ref.ID, offerID); err != nil {
+				return err
+			}
 		}
 		noteID := f.urls.ReferralNote(coop.Slug, req.PublicID)
 		if err := f.sendReferralTx(ctx, tx, coop, act, noteID, ref.Peer.ActorID); err != nil {

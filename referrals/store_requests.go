@@ -250,10 +250,16 @@ func (s *Store) ReferralByOfferID(ctx context.Context, dir Direction, offerID st
 // SetOfferID records the id of the Offer activity federation made for a sent
 // referral. Setting the same id again does nothing; another id is ErrConflict.
 func (s *Store) SetOfferID(ctx context.Context, referralID int64, offerID string) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error { return s.SetOfferIDTx(ctx, tx, referralID, offerID) })
+}
+
+// SetOfferIDTx is SetOfferID inside tx, for federation to record the id in
+// the transaction that stores the Offer.
+func (s *Store) SetOfferIDTx(ctx context.Context, tx *sql.Tx, referralID int64, offerID string) error {
 	if offerID == "" {
 		return fmt.Errorf("referrals: set offer id of referral %d: empty id", referralID)
 	}
-	res, err := s.db.Exec(ctx, `UPDATE referrals SET offer_id = $2 WHERE id = $1 AND direction = 'sent'
+	res, err := tx.ExecContext(ctx, `UPDATE referrals SET offer_id = $2 WHERE id = $1 AND direction = 'sent'
 		AND (offer_id IS NULL OR offer_id = $2)`, referralID, offerID)
 	if db.IsUniqueViolation(err) {
 		return fmt.Errorf("%w: offer id %s is already used", ErrConflict, offerID)
