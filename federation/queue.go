@@ -342,8 +342,10 @@ func (f *Federation) deliverToFollowers(ctx context.Context, tx *sql.Tx, coopID,
 }
 
 // deliverTo queues, inside tx, the delivery of the stored activity to inboxes.
+// The policy comes from the cache (caches.go): a host blocked since is
+// refused again when the job runs.
 func (f *Federation) deliverTo(ctx context.Context, tx *sql.Tx, coopID, activityID int64, inboxes []string) error {
-	policy, err := readDeliveryPolicy(ctx, tx.QueryContext)
+	policy, err := f.policy.get(ctx, f.db.Query)
 	if err != nil {
 		return err
 	}
