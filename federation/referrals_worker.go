@@ -144,8 +144,12 @@ func (f *Federation) sendOffer(ctx context.Context, a referralOfferArgs) (string
 	}
 	// Sent before (the job ran, and failed to record it was done): an
 	// envelope made again would differ, and the peer refuse it as a replay.
-	if sent, err := f.activitySent(ctx, offerID); err != nil || sent {
-		return ref.Peer.ActorID, err
+	// The offer id is recorded in the transaction that stores the Offer, so
+	// without one nothing was stored.
+	if ref.OfferID != "" {
+		if sent, err := f.activitySent(ctx, offerID); err != nil || sent {
+			return ref.Peer.ActorID, err
+		}
 	}
 	env, err := store.EnvelopeFor(ctx, ref, f.refs.resolver)
 	if err != nil {

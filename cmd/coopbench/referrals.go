@@ -58,7 +58,7 @@ func benchReferrals(ctx context.Context, cfg referralsConfig, out io.Writer) (er
 		return err
 	}
 	defer func() { err = errors.Join(err, stopPprof()) }()
-	p, err := startPair(ctx, cfg.databaseURL, cfg.concurrency+1, cfg.perHost)
+	p, err := startPair(ctx, cfg.databaseURL, cfg.perHost)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func reportReferrals(out io.Writer, cfg referralsConfig, times []tripTimes, use 
 	fmt.Fprintf(out, "%d referrals, %d in flight\n", n, cfg.concurrency)
 	fmt.Fprintf(out, "one way (A's Refer to B's commit of the stored request): %s\n", spread(pick(func(t tripTimes) time.Duration { return t.oneWay })))
 	fmt.Fprintf(out, "round trip (A's Refer to A's commit of B's Accept): %s\n", spread(pick(func(t tripTimes) time.Duration { return t.roundTrip })))
-	fmt.Fprintf(out, "from a hook's signal to its commit seen (included above): p50 %s at B, %s at A\n",
+	fmt.Fprintf(out, "from a step's commit to the bench seeing it (included above): p50 %s at B, %s at A\n",
 		ms(percentile(pick(func(t tripTimes) time.Duration { return t.lagB }), 50)),
 		ms(percentile(pick(func(t tripTimes) time.Duration { return t.lagA }), 50)))
 	fmt.Fprintf(out, "wall time %.2f s: %.1f referrals/s, each offered, stored, accepted and recorded (both nodes handle every one)\n",
