@@ -89,7 +89,7 @@ func (s *Store) indexAll(ctx context.Context, ix *search.Index) (indexed, error)
 					putErrs[w] = err
 					continue
 				}
-				done[w] = append(done[w], listed{Listing: l, key: foldName(l.Name)})
+				done[w] = append(done[w], listed{Listing: &l, key: foldName(l.Name)})
 			}
 		})
 	}

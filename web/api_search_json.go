@@ -93,8 +93,8 @@ func (s *Server) writeSearchJSON(c echo.Context, q directoryQuery, res directory
 func (s *Server) appendResults(b []byte, hits []directory.SearchHit) []byte {
 	var x byte
 	for i := range hits {
-		if !s.answers.listings.has(&hits[i].Listing) {
-			x ^= touch(&hits[i].Listing)
+		if !s.answers.listings.has(hits[i].Listing) {
+			x ^= touch(hits[i].Listing)
 		}
 	}
 	runtime.KeepAlive(x) // the reads are the point
@@ -109,11 +109,11 @@ func (s *Server) appendResults(b []byte, hits []directory.SearchHit) []byte {
 
 // appendResult appends one hit as resultJSON.
 func (s *Server) appendResult(b []byte, h *directory.SearchHit) []byte {
-	b, cached := s.answers.listings.appendTo(b, &h.Listing)
+	b, cached := s.answers.listings.appendTo(b, h.Listing)
 	if !cached {
 		start := len(b)
-		b = s.appendListing(b, &h.Listing)
-		s.answers.listings.put(&h.Listing, b[start:])
+		b = s.appendListing(b, h.Listing)
+		s.answers.listings.put(h.Listing, b[start:])
 	}
 	b = append(b, `,"matched":[`...)
 	for i, m := range h.Matched {

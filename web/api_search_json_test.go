@@ -128,7 +128,7 @@ func referenceSearchBytes(t *testing.T, n *dirNode, query string) []byte {
 
 // referenceResult is h as a struct, for encoding/json.
 func referenceResult(s *Server, h directory.SearchHit) resultJSON {
-	l := h.Listing
+	l := *h.Listing
 	r := resultJSON{listingJSON: listingJSON{
 		Name: l.Name, Slug: l.Slug, Handle: s.listingHandle(l), Local: l.Local(), Summary: l.Summary,
 		City: l.City, Region: l.Region, Country: l.Country, Languages: orEmpty(l.Languages),
@@ -302,7 +302,7 @@ func BenchmarkSearchAnswer(b *testing.B) {
 			l.Services = append(l.Services, directory.ListingService{ID: svc.ID, Title: svc.Title, Category: svc.Category,
 				Tags: svc.Tags, Pricing: svc.Pricing, URL: fmt.Sprint(l.URL, "/services/", svc.ID)})
 		}
-		hits[i] = directory.SearchHit{Listing: l, Score: 3.25, Matched: []search.Match{{Field: "service", Text: d.Services[0].Title}}}
+		hits[i] = directory.SearchHit{Listing: &l, Score: 3.25, Matched: []search.Match{{Field: "service", Text: d.Services[0].Title}}}
 	}
 	base, _ := url.Parse("http://localhost:8080")
 	pageHits := make([]directory.SearchHit, 20)

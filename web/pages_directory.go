@@ -344,7 +344,7 @@ func (s *Server) paginate(p *directoryPage, q directoryQuery, total int) {
 
 // directoryResult puts a hit in words, with links that work from this node.
 func (s *Server) directoryResult(h directory.SearchHit) directoryResult {
-	l := h.Listing
+	l := *h.Listing
 	r := directoryResult{
 		Listing: l, Location: listingLocation(l), CapacityIn: directory.Label(directory.Capacities, string(l.Capacity)),
 		LangNames: languageNames(l.Languages), Summary: excerpt(l.Summary, 240),
