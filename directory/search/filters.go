@@ -62,32 +62,51 @@ func (f *filterIndex) set(k filterKind, v string, ord uint32) {
 	b.Add(ord)
 }
 
-// add records the doc at ord under each of its filter values. Nothing is
-// removed on delete: queries intersect with the live bitmap.
-func (f *filterIndex) add(d *Doc, ord uint32) {
+// unset takes ord out of the bitmap of v, and drops the bitmap once empty.
+func (f *filterIndex) unset(k filterKind, v string, ord uint32) {
+	key := filterKey(k, v)
+	b := f.values[k][key]
+	if b == nil {
+		return
+	}
+	b.Remove(ord)
+	if b.IsEmpty() {
+		delete(f.values[k], key)
+	}
+}
+
+// add records the doc at ord under each of its filter values.
+func (f *filterIndex) add(d *Doc, ord uint32) { f.each(d, ord, f.set, (*roaring.Bitmap).Add) }
+
+// remove takes the doc at ord out again, so that the filters hold only live
+// docs: a query needs no intersection with the live bitmap.
+func (f *filterIndex) remove(d *Doc, ord uint32) { f.each(d, ord, f.unset, (*roaring.Bitmap).Remove) }
+
+// each calls value for every filter value of d, and flag for the flags it has.
+func (f *filterIndex) each(d *Doc, ord uint32, value func(filterKind, string, uint32), flag func(*roaring.Bitmap, uint32)) {
 	for _, s := range d.Skills {
-		f.set(filterSkill, s, ord)
+		value(filterSkill, s, ord)
 	}
 	for _, s := range d.Services {
-		f.set(filterCategory, s.Category, ord)
-		f.set(filterPricing, s.Pricing, ord)
+		value(filterCategory, s.Category, ord)
+		value(filterPricing, s.Pricing, ord)
 		for _, t := range s.Tags {
-			f.set(filterSkill, t, ord)
+			value(filterSkill, t, ord)
 		}
 	}
-	f.set(filterCountry, d.Country, ord)
-	f.set(filterRegion, d.Region, ord)
+	value(filterCountry, d.Country, ord)
+	value(filterRegion, d.Region, ord)
 	for _, r := range d.RegionsServed {
-		f.set(filterRegion, r, ord)
+		value(filterRegion, r, ord)
 	}
 	for _, l := range d.Languages {
-		f.set(filterLanguage, l, ord)
+		value(filterLanguage, l, ord)
 	}
 	if d.RemoteFriendly {
-		f.remote.Add(ord)
+		flag(f.remote, ord)
 	}
 	if c := fold(strings.TrimSpace(d.Capacity)); c == "open" || c == "limited" {
-		f.accepting.Add(ord)
+		flag(f.accepting, ord)
 	}
 }
 

@@ -204,6 +204,7 @@ func (ix *Index) remove(ord uint32) {
 	}
 	delete(ix.byID, e.doc.ID)
 	ix.live.Remove(ord)
+	ix.filters.remove(&e.doc, ord)
 	ix.dead++
 	*e = docEntry{}
 }

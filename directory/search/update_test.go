@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
 )
 
 func TestPutReplacesAndDeleteRemoves(t *testing.T) {
@@ -56,6 +58,22 @@ func TestPutReplacesAndDeleteRemoves(t *testing.T) {
 	}
 	if st := ix.Stats(); st.Docs != 4 || st.Terms >= before.Terms {
 		t.Errorf("stats after delete = %+v, before %+v", st, before)
+	}
+	if got := ids(search(t, ix, Query{Countries: []string{"FR"}})); len(got) != 0 {
+		t.Errorf("country filter finds the deleted doc: %v", got)
+	}
+	// Searches trust the filters to hold live docs only.
+	for k, values := range ix.filters.values {
+		for v, b := range values {
+			if b.IsEmpty() || !roaring.AndNot(b, ix.live).IsEmpty() {
+				t.Errorf("filter %d %q holds %v, live docs are %v", k, v, b.ToArray(), ix.live.ToArray())
+			}
+		}
+	}
+	for _, b := range []*roaring.Bitmap{ix.filters.remote, ix.filters.accepting} {
+		if !roaring.AndNot(b, ix.live).IsEmpty() {
+			t.Errorf("flag filter holds %v, live docs are %v", b.ToArray(), ix.live.ToArray())
+		}
 	}
 }
 
