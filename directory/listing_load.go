@@ -253,10 +253,77 @@ func (c listedCoop) listing(services []listedService) (Listing, search.Doc) {
 	}
 	for i, s := range services {
 		l.Services[i] = ListingService{ID: s.ID, Title: s.Title, Category: s.Category, Tags: s.Tags, Pricing: s.Pricing, URL: s.URL}
-		doc.Services[i] = search.Service{ID: s.ID, Title: s.Title, Description: s.Description,
-			Category: s.Category, Tags: s.Tags, Pricing: s.Pricing}
+	}
+	compactListing(&l)
+	// The doc shares the compacted strings: what the index keeps of it
+	// adds no copy of its own.
+	doc.Name, doc.City, doc.Region, doc.Country = l.Name, l.City, l.Region, l.Country
+	doc.Skills, doc.Languages, doc.RegionsServed = l.Skills, l.Languages, l.RegionsServed
+	for i, s := range services {
+		ls := l.Services[i]
+		doc.Services[i] = search.Service{ID: s.ID, Title: ls.Title, Description: s.Description,
+			Category: ls.Category, Tags: ls.Tags, Pricing: ls.Pricing}
 	}
 	return l, doc
+}
+
+// compactListing moves the strings of l into one block and its lists of
+// strings into one array. Loaded from the database, a listing is about
+// seventy small objects spread over the heap; compacted, it is a handful,
+// close together. The collector has far fewer objects to mark, and writing
+// a listing as JSON reads memory in order instead of waiting on a cache
+// miss at every string.
+func compactListing(l *Listing) {
+	strs := []*string{&l.Slug, &l.Name, &l.Summary, &l.Domain, &l.ActorID, &l.URL, &l.IconURL,
+		&l.City, &l.Region, &l.Country, (*string)(&l.Capacity)}
+	lists := []*[]string{&l.RegionsServed, &l.Languages, &l.Skills}
+	for i := range l.Services {
+		svc := &l.Services[i]
+		strs = append(strs, &svc.Title, &svc.Category, &svc.Pricing, &svc.URL)
+		lists = append(lists, &svc.Tags)
+	}
+	size, items := 0, 0
+	for _, p := range strs {
+		size += len(*p)
+	}
+	for _, p := range lists {
+		items += len(*p)
+		for _, v := range *p {
+			size += len(v)
+		}
+	}
+	buf := make([]byte, 0, size)
+	for _, p := range strs {
+		buf = append(buf, *p...)
+	}
+	for _, p := range lists {
+		for _, v := range *p {
+			buf = append(buf, v...)
+		}
+	}
+	block := string(buf)
+	off := 0
+	take := func(n int) string {
+		s := block[off : off+n]
+		off += n
+		return s
+	}
+	for _, p := range strs {
+		*p = take(len(*p))
+	}
+	array := make([]string, items)
+	for _, p := range lists {
+		if *p == nil {
+			continue
+		}
+		n := len(*p)
+		list := array[:n:n]
+		array = array[n:]
+		for i, v := range *p {
+			list[i] = take(len(v))
+		}
+		*p = list
+	}
 }
 
 // shorten cuts text to at most n characters, at a word where it can, and
