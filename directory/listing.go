@@ -259,7 +259,7 @@ func (d *Directory) reload(ctx context.Context, ids []int64) error {
 			continue
 		}
 		l, doc := c.listing(services[c.ID])
-		if err := d.index.Put(doc); err != nil {
+		if err := d.index.PutOwned(doc); err != nil {
 			d.log().Warn("directory: coop left out of the index", "coop", c.ID, "error", err)
 			d.remove(c.ID)
 			continue

@@ -84,7 +84,7 @@ func (s *Store) indexAll(ctx context.Context, ix *search.Index) (indexed, error)
 		wg.Go(func() {
 			for j := range jobs {
 				l, doc := j.coop.listing(j.services)
-				if err := ix.Put(doc); err != nil {
+				if err := ix.PutOwned(doc); err != nil {
 					refused[w]++
 					putErrs[w] = err
 					continue

@@ -105,9 +105,17 @@ func NewWithLimit(maxDocs int) *Index {
 }
 
 // Put adds d, or replaces the doc with d's ID. It fails, changing nothing,
-// when the index already holds its limit of docs.
-func (ix *Index) Put(d Doc) error {
-	d = cloneDoc(d)
+// when the index already holds its limit of docs. The index keeps a copy of
+// d: the caller may change d afterwards.
+func (ix *Index) Put(d Doc) error { return ix.PutOwned(cloneDoc(d)) }
+
+// PutOwned is Put without the copy: the index keeps d's slices as they are
+// and clears the descriptions in d.Services. The caller must not change any
+// of d's slices afterwards (it may go on reading them, as the directory's
+// listings do, which share their lists with the doc). It spares a directory
+// a second copy of every service and list: memory the collector would mark
+// in every cycle.
+func (ix *Index) PutOwned(d Doc) error {
 	a := ix.cache.analyze(&d) // outside the locks: the slow part of a write
 	// Descriptions are the bulk of a doc's text and nothing reads them once
 	// indexed: a match in one is explained by its service's title.

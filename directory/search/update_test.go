@@ -213,3 +213,24 @@ func TestPutCopiesDoc(t *testing.T) {
 		t.Errorf("the caller's later change reached the index: %+v", res.Hits)
 	}
 }
+
+func TestPutOwnedKeepsSlices(t *testing.T) {
+	ix := New()
+	d := fixture()[0]
+	d.Services = slices.Clone(d.Services)
+	title := d.Services[0].Title
+	if err := ix.PutOwned(d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Services[0].Description != "" {
+		t.Errorf("description kept: %q", d.Services[0].Description)
+	}
+	e := ix.docs[ix.byID[d.ID]]
+	if &e.doc.Services[0] != &d.Services[0] {
+		t.Error("the index copied the services it was given")
+	}
+	res := search(t, ix, Query{Text: title})
+	if len(res.Hits) != 1 || res.Hits[0].ID != d.ID {
+		t.Fatalf("search %q: %+v", title, res.Hits)
+	}
+}
