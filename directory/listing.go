@@ -40,6 +40,11 @@ type Listing struct {
 	// to fail; Stale says it has failed for longer than the grace period.
 	UnreachableSince *time.Time
 	Stale            bool
+	// PlainText says that every string of the listing is valid UTF-8
+	// without control characters, quotes, backslashes, <, > and &, nor
+	// U+2028 or U+2029: a JSON string (as encoding/json writes one) holds
+	// each as it is, without escapes. Set when the directory loads it.
+	PlainText bool
 }
 
 // Local reports whether the coop is hosted on this node.

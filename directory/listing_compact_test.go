@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
@@ -10,11 +11,14 @@ import (
 func TestCompactListing(t *testing.T) {
 	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
-		name string
-		l    Listing
+		name  string
+		l     Listing
+		plain bool
 	}{
-		{"empty", Listing{}},
-		{"nil and empty lists", Listing{ID: 1, Name: "Alpha", Languages: []string{}, Skills: nil}},
+		{"empty", Listing{}, true},
+		{"nil and empty lists", Listing{ID: 1, Name: "Alpha", Languages: []string{}, Skills: nil}, true},
+		{"text to escape", Listing{ID: 2, Name: "Alpha & Beta", Services: []ListingService{{Title: "ok"}}}, false},
+		{"escape in a tag", Listing{ID: 3, Name: "Alpha", Services: []ListingService{{Title: "ok", Tags: []string{`"x"`}}}}, false},
 		{"full", Listing{
 			ID: 7, Slug: "alpha", Name: "Alpha Tech ü", Summary: "We build websites…", Domain: "peer.example",
 			ActorID: "https://peer.example/coops/alpha", URL: "https://peer.example/@alpha", IconURL: "https://peer.example/i.png",
@@ -26,11 +30,12 @@ func TestCompactListing(t *testing.T) {
 				{ID: 3, Title: "", Category: "other", Tags: []string{}, Pricing: "pro-bono"},
 			},
 			UpdatedAt: since, UnreachableSince: &since,
-		}},
+		}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			want := clone(tc.l)
+			want.PlainText = tc.plain
 			got := tc.l
 			compactListing(&got)
 			if !reflect.DeepEqual(got, want) {
@@ -96,4 +101,29 @@ func textBytes(l Listing) int {
 		}
 	}
 	return n
+}
+
+// plainText must say "plain" exactly when encoding/json writes the text
+// between quotes as it is: every byte at a few places, and the runes it
+// escapes.
+func TestPlainTextMatchesJSON(t *testing.T) {
+	const text = "abcdefghij"
+	var cases []string
+	for c := range 256 {
+		for pos := range 3 {
+			s := text[:pos] + string([]byte{byte(c)}) + text[pos:]
+			cases = append(cases, s, s+"é", "日本"+s)
+		}
+	}
+	cases = append(cases, "", "\u2028", "a\u2029b", "\U0001F600", "é ü", "\xe6\x97", "\xed\xa0\x80", "…")
+	for _, s := range cases {
+		enc, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := string(enc) == `"`+s+`"`
+		if got := plainText([]byte(s)); got != want {
+			t.Errorf("plainText(%q) = %v, want %v (json: %s)", s, got, want, enc)
+		}
+	}
 }

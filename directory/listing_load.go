@@ -301,6 +301,7 @@ func compactListing(l *Listing) {
 			buf = append(buf, v...)
 		}
 	}
+	l.PlainText = plainText(buf)
 	block := string(buf)
 	off := 0
 	take := func(n int) string {
@@ -324,6 +325,23 @@ func compactListing(l *Listing) {
 		}
 		*p = list
 	}
+}
+
+// plainText reports whether b is text that JSON strings hold as it is: see
+// Listing.PlainText.
+func plainText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for i, c := range b {
+		switch {
+		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xA8 || b[i+2] == 0xA9): // U+2028, U+2029
+			return false
+		}
+	}
+	return true
 }
 
 // shorten cuts text to at most n characters, at a word where it can, and

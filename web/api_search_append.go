@@ -13,12 +13,29 @@ import (
 // appendJSONStrings appends a list of strings; nil is [], as orEmpty makes
 // it in the structs.
 func appendJSONStrings(b []byte, list []string) []byte {
+	return appendStringList(b, list, appendJSONString)
+}
+
+// appendPlainJSONString appends s quoted, as it is: only for text known to
+// need no escape (directory.Listing.PlainText).
+func appendPlainJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendPlainJSONStrings is appendJSONStrings for plain text.
+func appendPlainJSONStrings(b []byte, list []string) []byte {
+	return appendStringList(b, list, appendPlainJSONString)
+}
+
+func appendStringList(b []byte, list []string, str func([]byte, string) []byte) []byte {
 	b = append(b, '[')
 	for i, s := range list {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = str(b, s)
 	}
 	return append(b, ']')
 }
