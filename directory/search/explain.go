@@ -13,28 +13,66 @@ const maxMatches = 5
 // explain fills each hit's Matched from the doc's term sequence: a segment
 // holding any term of the query is a reason. Only the returned page pays.
 func (ix *Index) explain(hits []Hit, rs []resolved) {
-	var enc [][]byte // each wanted term as it is written in a sequence
+	var ids []uint32
 	for _, r := range rs {
 		for _, alts := range r.words {
 			for _, a := range alts {
-				enc = append(enc, appendSeq(nil, a.id))
+				ids = append(ids, a.id)
 			}
 		}
 	}
-	if len(enc) == 0 {
+	if len(ids) == 0 {
 		return
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	// A few terms are found fastest by searching for their bytes; the many
+	// of a prefix (up to 50) by reading each sequence once.
+	var enc [][]byte // each wanted term as it is written in a sequence
+	if len(ids) <= seqSearchMax {
+		for _, id := range ids {
+			enc = append(enc, appendSeq(nil, id))
+		}
 	}
 	var segs []int
 	all := make([]Match, 0, maxMatches*len(hits)) // one allocation for the page
 	for i := range hits {
 		e := &ix.docs[ix.byID[hits[i].ID]]
-		segs = segmentsWith(segs[:0], e.seq, enc)
+		if enc != nil {
+			segs = segmentsWith(segs[:0], e.seq, enc)
+		} else {
+			segs = segmentsWithIDs(segs[:0], e.seq, ids)
+		}
 		m := reasons(all[len(all):len(all):len(all)+maxMatches], &e.doc, segs, int(e.tags))
 		if len(m) > 0 {
 			hits[i].Matched = m[:len(m):len(m)] // an append must not reach the next hit's
 			all = all[:len(all)+len(m)]
 		}
 	}
+}
+
+// seqSearchMax is the most terms explain looks for with segmentsWith.
+const seqSearchMax = 8
+
+// segmentsWithIDs is segmentsWith for the sorted term ids ids: it reads
+// seq once, term by term.
+func segmentsWithIDs(dst []int, seq []byte, ids []uint32) []int {
+	seg := -1
+	for i := 0; i < len(seq); {
+		var id uint32
+		id, i = readSeq(seq, i)
+		switch {
+		case id == boundary:
+			seg++
+		case len(dst) > 0 && dst[len(dst)-1] == seg:
+			// this segment is in already
+		default:
+			if _, ok := slices.BinarySearch(ids, id); ok {
+				dst = append(dst, seg)
+			}
+		}
+	}
+	return dst
 }
 
 // segmentsWith appends to dst the numbers of the segments of seq that hold
