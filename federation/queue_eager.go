@@ -148,24 +148,27 @@ func (e *eagerRunner) work(ctx context.Context, row *rivertype.JobRow) {
 	err := e.kinds[row.Kind](runCtx, row)
 	cancel()
 	var final *river.JobCancelError
+	var snooze *river.JobSnoozeError
 	switch {
 	case err == nil:
 		_, err = e.q.client.JobDelete(ctx, row.ID)
 		if err != nil && !errors.Is(err, river.ErrNotFound) && !errors.Is(err, rivertype.ErrJobRunning) && ctx.Err() == nil {
 			e.q.f.log.Warn("queue: could not delete a job done", "job", row.ID, "kind", row.Kind, "error", err)
 		}
-	case ctx.Err() != nil, errors.As(err, &final):
+	case ctx.Err() != nil, errors.As(err, &final), errors.As(err, &snooze):
 		// Stopping: the next process to start (or another one sharing the
 		// database) takes the job at once. A final refusal: River runs it
 		// now, meets the same refusal and records it for the admin view.
+		// Held back (the host's slots busy, the peer backed off): River
+		// runs it now and holds it back for as long as its worker says.
 		releaseCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if _, err := e.q.client.JobRetry(releaseCtx, row.ID); err != nil {
 			e.q.f.log.Warn("queue: could not hand a job to the queue", "job", row.ID, "kind", row.Kind, "error", err)
 		}
 	default:
-		// Failed, or snoozed: River retries after the grace, which serves as
-		// the first step of the retry schedule. The worker logged why.
+		// Failed: River retries after the grace, which serves as the first
+		// step of the retry schedule. The worker logged why.
 	}
 }
 

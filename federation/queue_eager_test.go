@@ -141,3 +141,37 @@ func TestEagerNotBeforeStart(t *testing.T) {
 		waitFor(t, 10*time.Second, "the delivery", func() bool { return s.count() == 1 })
 	})
 }
+
+func TestEagerHeldBackGoesToRiver(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		f := deliverFed(t, d, func(s *queueSettings) {
+			s.perHost = 1
+			s.hostWait = 50 * time.Millisecond
+			s.eagerGrace = time.Hour // only River can send a job held back
+		})
+		coopID, pub := alpha(t, f)
+		s := newSink(t, pub)
+		release := make(chan struct{})
+		s.setRespond(func(n int, w http.ResponseWriter, _ *http.Request) {
+			if n == 1 {
+				<-release // the first holds the host's one slot
+			}
+			w.WriteHeader(http.StatusAccepted)
+		})
+		follow(t, d, coopID, s, "a", false)
+		startFed(t, f)
+		queueToFollowers(t, f, coopID)
+		waitFor(t, 10*time.Second, "the first delivery in flight", func() bool { return s.count() == 1 })
+		// The second finds the slot taken at commit, and is handed to River.
+		queueToFollowers(t, f, coopID)
+		// River fetching it sets attempted_at, which the run at commit
+		// never does; an hour's grace would keep River away otherwise.
+		waitFor(t, 10*time.Second, "the second job handed to River", func() bool {
+			var n int
+			err := d.QueryRow(context.Background(), `SELECT COUNT(*) FROM river_job WHERE attempted_at IS NOT NULL`).Scan(&n)
+			return err == nil && n == 1
+		})
+		close(release)
+		waitFor(t, 10*time.Second, "both deliveries", func() bool { return s.count() == 2 })
+	})
+}
