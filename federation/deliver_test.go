@@ -369,18 +369,23 @@ func TestDeliverSharedInboxOncePerServer(t *testing.T) {
 	})
 }
 
+// failFirst answers status to the first request and 202 to the others.
+func failFirst(status int) func(n int, w http.ResponseWriter, r *http.Request) {
+	return func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			w.WriteHeader(status)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}
+}
+
 func TestDeliverRetriesAfterServerError(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, d *db.DB) {
 		f := deliverFed(t, d, nil)
 		coopID, pub := alpha(t, f)
 		s := newSink(t, pub)
-		s.setRespond(func(n int, w http.ResponseWriter, _ *http.Request) {
-			if n == 1 {
-				w.WriteHeader(http.StatusInternalServerError)
-				return
-			}
-			w.WriteHeader(http.StatusAccepted)
-		})
+		s.setRespond(failFirst(http.StatusInternalServerError))
 		follow(t, d, coopID, s, "a", false)
 		_, body := queueToFollowers(t, f, coopID)
 		startFed(t, f)

@@ -52,13 +52,7 @@ func TestEagerFailureLeftToRiver(t *testing.T) {
 		f := deliverFed(t, d, func(s *queueSettings) { s.eagerGrace = grace })
 		coopID, pub := alpha(t, f)
 		s := newSink(t, pub)
-		s.setRespond(func(n int, w http.ResponseWriter, _ *http.Request) {
-			if n == 1 {
-				w.WriteHeader(http.StatusBadGateway)
-				return
-			}
-			w.WriteHeader(http.StatusAccepted)
-		})
+		s.setRespond(failFirst(http.StatusBadGateway))
 		follow(t, d, coopID, s, "a", false)
 		startFed(t, f)
 		queueToFollowers(t, f, coopID)
