@@ -161,6 +161,7 @@ func (b *inboxBatcher) write(batch []*batchItem) {
 		stmts, learn = b.txStatements(tx)
 		for i, it := range batch {
 			ctx := withStatements(it.ctx, stmts)
+			mark := b.f.db.AfterCommitMark(tx)
 			if _, err := directory.TxExec(ctx, tx, `SAVEPOINT inbox_item`); err != nil {
 				return fmt.Errorf("federation: savepoint: %w", err)
 			}
@@ -169,6 +170,9 @@ func (b *inboxBatcher) write(batch []*batchItem) {
 				if _, rerr := directory.TxExec(ctx, tx, `ROLLBACK TO SAVEPOINT inbox_item`); rerr != nil {
 					return fmt.Errorf("federation: rollback to savepoint: %w (after %w)", rerr, err)
 				}
+				// What the effect queued to run at commit (a delivery of a
+				// job now undone) must not run with the others.
+				b.f.db.DropAfterCommit(tx, mark)
 				l = nil
 			}
 			if _, rerr := directory.TxExec(ctx, tx, `RELEASE SAVEPOINT inbox_item`); rerr != nil {

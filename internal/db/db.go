@@ -192,6 +192,26 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
+// AfterCommitMark returns a mark of the callbacks AfterCommit holds for
+// tx, taken before a SAVEPOINT: after a ROLLBACK TO that savepoint,
+// DropAfterCommit(tx, mark) forgets those the undone work arranged, which
+// must not run when the rest commits.
+func (d *DB) AfterCommitMark(tx *sql.Tx) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.afterCommit[tx])
+}
+
+// DropAfterCommit forgets the callbacks arranged for tx since mark.
+func (d *DB) DropAfterCommit(tx *sql.Tx, mark int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if after, ok := d.afterCommit[tx]; ok && mark < len(after) {
+		clear(after[mark:])
+		d.afterCommit[tx] = after[:mark]
+	}
+}
+
 // AfterCommit arranges for f to run once tx, a transaction of Tx, has
 // committed; it never runs if tx rolls back. f runs on the goroutine that
 // called Tx, before Tx returns: it should hand long work to another. It

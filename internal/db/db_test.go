@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -132,6 +133,19 @@ func TestAfterCommit(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("%s: callback ran = %v, want %v", tc.name, got, tc.want)
 			}
+		}
+		// What a savepoint's undone work arranged does not run.
+		ran = nil
+		err := d.Tx(ctx, func(tx *sql.Tx) error {
+			d.AfterCommit(tx, func() { ran = append(ran, "kept") })
+			mark := d.AfterCommitMark(tx)
+			d.AfterCommit(tx, func() { ran = append(ran, "undone") })
+			d.DropAfterCommit(tx, mark)
+			d.AfterCommit(tx, func() { ran = append(ran, "after") })
+			return nil
+		})
+		if err != nil || !slices.Equal(ran, []string{"kept", "after"}) {
+			t.Errorf("after a dropped mark, ran %v (err %v), want [kept after]", ran, err)
 		}
 		// A transaction of some other pool is not ours to watch.
 		other, err := d.WriteSQL().BeginTx(ctx, nil)
