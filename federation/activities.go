@@ -73,14 +73,20 @@ func embedded(object any) any {
 // (a service, the coop, a follow...), so that later activities can find it.
 // It returns the row id deliveries refer to.
 func (f *Federation) storeActivity(ctx context.Context, tx *sql.Tx, coopID int64, act map[string]any, objectID string, public bool) (int64, error) {
+	rowID, _, err := f.storeActivityBody(ctx, tx, coopID, act, objectID, public)
+	return rowID, err
+}
+
+// storeActivityBody is storeActivity that also returns the body stored.
+func (f *Federation) storeActivityBody(ctx context.Context, tx *sql.Tx, coopID int64, act map[string]any, objectID string, public bool) (int64, []byte, error) {
 	id, _ := act["id"].(string)
 	typ, _ := act["type"].(string)
 	if id == "" || typ == "" {
-		return 0, errors.New("federation: store activity: no id or type")
+		return 0, nil, errors.New("federation: store activity: no id or type")
 	}
 	body, err := encodeJSON(act)
 	if err != nil {
-		return 0, fmt.Errorf("federation: store activity %s: %w", id, err)
+		return 0, nil, fmt.Errorf("federation: store activity %s: %w", id, err)
 	}
 	published := f.cfg.Now().UTC().Truncate(time.Microsecond)
 	if s, ok := act["published"].(string); ok {
@@ -93,9 +99,9 @@ func (f *Federation) storeActivity(ctx context.Context, tx *sql.Tx, coopID int64
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 		id, coopID, typ, objectID, public, string(body), published).Scan(&rowID)
 	if err != nil {
-		return 0, fmt.Errorf("federation: store activity %s: %w", id, err)
+		return 0, nil, fmt.Errorf("federation: store activity %s: %w", id, err)
 	}
-	return rowID, nil
+	return rowID, body, nil
 }
 
 // noteSuffix makes the id of a Note from the id of the Create that carries

@@ -339,6 +339,9 @@ func (f *Federation) localCoop(ctx context.Context, actorID string) (directory.C
 	if !found || slug == "" || strings.ContainsAny(slug, "/?#") {
 		return directory.Coop{}, false, nil
 	}
+	if st := inboxStateFrom(ctx); st != nil && st.coop != nil && st.coop.Slug == slug {
+		return *st.coop, true, nil // read by the inbox for this very request
+	}
 	coop, err := f.dir.CoopBySlug(ctx, slug)
 	if errors.Is(err, directory.ErrNotFound) {
 		return directory.Coop{}, false, nil

@@ -243,6 +243,22 @@ func newActivityCache(size int) *activityCache {
 	return &activityCache{size: size, order: list.New(), byID: map[int64]*list.Element{}}
 }
 
+// seed puts a stored activity in the cache, unless it is there already.
+func (c *activityCache) seed(id int64, body []byte, keyID string, key *Key) {
+	a := &cachedActivity{id: id, ready: make(chan struct{}), body: body, keyID: keyID, key: key}
+	close(a.ready)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.byID[id]; ok {
+		return
+	}
+	c.byID[id] = c.order.PushFront(a)
+	for c.order.Len() > c.size {
+		old := c.order.Remove(c.order.Back()).(*cachedActivity)
+		delete(c.byID, old.id)
+	}
+}
+
 func (c *activityCache) get(ctx context.Context, id int64, load func(context.Context, int64) (*cachedActivity, error)) (*cachedActivity, error) {
 	c.mu.Lock()
 	if el, ok := c.byID[id]; ok {

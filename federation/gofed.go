@@ -15,6 +15,8 @@ import (
 	"github.com/go-fed/activity/pub"
 	"github.com/go-fed/activity/streams"
 	"github.com/go-fed/activity/streams/vocab"
+
+	"github.com/coopnet/coopnet/directory"
 )
 
 // go-fed/activity runs the inbox POST once our own checks have passed
@@ -49,6 +51,9 @@ type inboxState struct {
 	env      *envelope
 	recorded bool // in inbox_seen: applied now, or before
 	later    []later
+	// coop is the coop whose inbox the activity was posted to (nil for the
+	// shared inbox): localCoop takes it from here instead of reading it again.
+	coop *directory.Coop
 }
 
 type inboxStateKey struct{}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/go-fed/activity/pub"
 	"github.com/labstack/echo/v4"
+
+	"github.com/coopnet/coopnet/directory"
 )
 
 // The inboxes, in honk's order: content type, size, signature, then the
@@ -105,12 +107,15 @@ func refuse(status int, msg string, err error) *inboxError {
 
 func (ib *inbox) post(c echo.Context) error {
 	r := c.Request()
+	var coop *directory.Coop
 	if c.Param("slug") != "" {
 		// A coop's inbox for a coop that does not exist: 404 is only ever
 		// about the URL, which the signature does not make valid.
-		if _, err := ib.f.dir.CoopBySlug(r.Context(), c.Param("slug")); err != nil {
+		found, err := ib.f.dir.CoopBySlug(r.Context(), c.Param("slug"))
+		if err != nil {
 			return ib.answer(c, refuse(http.StatusNotFound, "there is no coop at this address on this node", err), "")
 		}
+		coop = &found
 	}
 	st, peer, ierr := ib.receive(r)
 	if ierr != nil {
@@ -119,6 +124,7 @@ func (ib *inbox) post(c echo.Context) error {
 	if st == nil { // verified, nothing to do
 		return c.NoContent(http.StatusAccepted)
 	}
+	st.coop = coop
 	if !containsAny(st.env.Type, handledTypes) {
 		ib.f.log.InfoContext(r.Context(), "activity type not handled, ignored", "peer", peer, "type", []string(st.env.Type), "activity", st.id)
 		return c.NoContent(http.StatusAccepted)

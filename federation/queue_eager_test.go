@@ -170,3 +170,27 @@ func TestEagerHeldBackGoesToRiver(t *testing.T) {
 		waitFor(t, 10*time.Second, "both deliveries", func() bool { return s.count() == 2 })
 	})
 }
+
+func TestActivityCacheSeed(t *testing.T) {
+	c := newActivityCache(2)
+	key := &Key{}
+	c.seed(1, []byte(`{"id":"a"}`), "k#main-key", key)
+	loads := 0
+	load := func(context.Context, int64) (*cachedActivity, error) {
+		loads++
+		return &cachedActivity{body: []byte(`{"id":"loaded"}`)}, nil
+	}
+	a, err := c.get(context.Background(), 1, load)
+	if err != nil || string(a.body) != `{"id":"a"}` || a.keyID != "k#main-key" || a.key != key || loads != 0 {
+		t.Fatalf("seeded activity: %+v, %v, %d loads", a, err, loads)
+	}
+	c.seed(1, []byte(`{"id":"other"}`), "x", nil) // there already: kept
+	if a, _ := c.get(context.Background(), 1, load); string(a.body) != `{"id":"a"}` {
+		t.Fatalf("a second seed replaced the first: %s", a.body)
+	}
+	c.seed(2, []byte(`{}`), "", nil)
+	c.seed(3, []byte(`{}`), "", nil) // over the size: the oldest goes
+	if _, err := c.get(context.Background(), 1, load); err != nil || loads != 1 {
+		t.Fatalf("after eviction, %d loads (err %v), want 1", loads, err)
+	}
+}

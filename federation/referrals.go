@@ -162,10 +162,20 @@ func activityExists(ctx context.Context, tx *sql.Tx, id string) (bool, error) {
 // the activity is for. A peer not cached yet (nothing is fetched inside a
 // transaction) gets a job that fetches it first.
 func (f *Federation) sendReferralTx(ctx context.Context, tx *sql.Tx, coop directory.Coop, act map[string]any, objectID, to string) error {
-	rowID, err := f.storeActivity(ctx, tx, coop.ID, act, objectID, false)
+	rowID, body, err := f.storeActivityBody(ctx, tx, coop.ID, act, objectID, false)
 	if err != nil {
 		return err
 	}
+	// Its delivery runs right after the commit (queue_eager.go): hand it
+	// the activity rather than have it read back what was just written.
+	// Registered before the delivery is queued, so it runs first.
+	slug := coop.Slug
+	f.db.AfterCommit(tx, func() {
+		key, err := f.keys.For(context.Background(), ActorPath(slug))
+		if err == nil {
+			f.queue.acts.seed(rowID, body, f.urls.KeyID(slug), key)
+		}
+	})
 	inbox, err := f.inboxOfTx(ctx, tx, to)
 	if err != nil {
 		return err
