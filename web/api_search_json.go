@@ -15,14 +15,14 @@ import (
 // Writing search results by hand. encoding/json took a third of the node's
 // CPU on the search API: reflection over 20 coops a page, each with all its
 // services, and escaping 46 kB of strings an answer. apiSearch assembles the
-// same bytes instead: each listing's part (all of resultJSON but matched and
-// score) comes from a cache or is appended field by field; the rest is a
-// few numbers and short strings. The output is what json.Encoder makes of
-// searchJSON, byte for byte, which TestAPISearchBytes checks.
+// same bytes instead, field by field: a listing's text lies in one block
+// (directory.compactListing) and most needs no escape (Listing.PlainText),
+// which made a cache of listings' parts cost more than it saved. The output
+// is what json.Encoder makes of searchJSON, byte for byte, which
+// TestAPISearchBytes checks.
 
 // searchAnswers is what the search API keeps between requests.
 type searchAnswers struct {
-	listings listingCache
 	// buffers are answers' buffers, of tens of kB each, for reuse: fewer
 	// allocations mean fewer garbage collections, and a smaller heap.
 	buffers sync.Pool
@@ -94,12 +94,7 @@ func (s *Server) appendResults(b []byte, hits []directory.SearchHit) []byte {
 
 // appendResult appends one hit as resultJSON.
 func (s *Server) appendResult(b []byte, h *directory.SearchHit) []byte {
-	b, cached := s.answers.listings.appendTo(b, h.Listing)
-	if !cached {
-		start := len(b)
-		b = s.appendListing(b, h.Listing)
-		s.answers.listings.put(h.Listing, b[start:])
-	}
+	b = s.appendListing(b, h.Listing)
 	b = append(b, `,"matched":[`...)
 	for i, m := range h.Matched {
 		if i > 0 {
