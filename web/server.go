@@ -50,8 +50,7 @@ type Server struct {
 	secure bool // cookies only over HTTPS when the node is served over HTTPS
 	// intakeLimit is the one rate limit of the work request form and API.
 	intakeLimit echo.MiddlewareFunc
-	// answers are the search API's cache of listings' JSON and its
-	// buffers (api_search_json.go).
+	// answers are the search API's reusable buffers (api_search_json.go).
 	answers searchAnswers
 }
 
