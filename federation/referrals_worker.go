@@ -151,7 +151,7 @@ func (f *Federation) sendOffer(ctx context.Context, a referralOfferArgs) (string
 			return ref.Peer.ActorID, err
 		}
 	}
-	env, err := store.EnvelopeFor(ctx, ref, f.refs.resolver)
+	env, err := store.EnvelopeForRequest(ctx, ref, req, f.refs.resolver)
 	if err != nil {
 		return ref.Peer.ActorID, err
 	}

@@ -112,12 +112,24 @@ func (s *Store) MarkOutcome(ctx context.Context, coopID, requestID int64, o Outc
 // passed on (Keys.Forward) when a peer referred it here. It resolves the
 // peer's encryption key (and, to pass on, re-verifies the envelope) through r.
 func (s *Store) EnvelopeFor(ctx context.Context, ref Referral, r KeyResolver) (Envelope, error) {
-	if ref.Direction != Sent || ref.State != OfferOffered {
-		return Envelope{}, invalid("send referral", ref.State, "only open offers this coop made are sent")
+	if err := sendable(ref); err != nil {
+		return Envelope{}, err
 	}
 	req, err := s.RequestByID(ctx, ref.CoopID, ref.RequestID)
 	if err != nil {
 		return Envelope{}, err
+	}
+	return s.EnvelopeForRequest(ctx, ref, req, r)
+}
+
+// EnvelopeForRequest is EnvelopeFor for a caller that has read the
+// referral's request already (req: ref's, as RequestByID returns it).
+func (s *Store) EnvelopeForRequest(ctx context.Context, ref Referral, req Request, r KeyResolver) (Envelope, error) {
+	if err := sendable(ref); err != nil {
+		return Envelope{}, err
+	}
+	if req.ID != ref.RequestID || req.CoopID != ref.CoopID {
+		return Envelope{}, fmt.Errorf("%w: request %d is not that of referral %d", ErrNotFound, req.ID, ref.ID)
 	}
 	self := Local{CoopID: req.CoopID, ActorID: req.Chain[len(req.Chain)-1]}
 	jwe, err := s.contactJWE(ctx, req.CoopID, req.ID)
@@ -138,6 +150,14 @@ func (s *Store) EnvelopeFor(ctx context.Context, ref Referral, r KeyResolver) (E
 	p := Payload{PublicID: req.PublicID, To: ref.Peer.ActorID, Details: req.Details, HopLimit: req.HopLimit,
 		Created: req.CreatedAt, Expires: req.ExpiresAt}
 	return s.keys.Seal(ctx, self, p, c, r)
+}
+
+// sendable refuses a referral that is not an open offer this coop made.
+func sendable(ref Referral) error {
+	if ref.Direction != Sent || ref.State != OfferOffered {
+		return invalid("send referral", ref.State, "only open offers this coop made are sent")
+	}
+	return nil
 }
 
 // receivedEnvelope is the envelope a request arrived in; its contact JWE,

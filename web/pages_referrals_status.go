@@ -94,6 +94,12 @@ func (s *Server) statusPage(c echo.Context, r referrals.Request) (statusPage, er
 }
 
 func (s *Server) requestStatus(c echo.Context) error {
+	return s.renderStatus(c, http.StatusOK, "")
+}
+
+// renderStatus renders the status page of the request named by the token,
+// with problem (if any) said at the top.
+func (s *Server) renderStatus(c echo.Context, code int, problem string) error {
 	r, err := s.requestByToken(c)
 	if err != nil {
 		return err
@@ -102,7 +108,8 @@ func (s *Server) requestStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "referral_status", p)
+	p.Error = problem
+	return s.render(c, code, "referral_status", p)
 }
 
 // withdrawRequest is the client withdrawing the request from the status
@@ -117,16 +124,7 @@ func (s *Server) withdrawRequest(c echo.Context) error {
 	case !refused(err):
 		return err
 	}
-	r, err := s.requestByToken(c)
-	if err != nil {
-		return err
-	}
-	p, err := s.statusPage(c, r)
-	if err != nil {
-		return err
-	}
-	p.Error = "Your request can no longer be withdrawn: a coop has taken it on, or it is closed."
-	return s.render(c, http.StatusConflict, "referral_status", p)
+	return s.renderStatus(c, http.StatusConflict, "Your request can no longer be withdrawn: a coop has taken it on, or it is closed.")
 }
 
 // clientState says where the request stands, in the client's words.
