@@ -21,6 +21,7 @@ func (ix *Index) maybeCompact() {
 	if due {
 		ix.mu.Lock()
 		ix.core = c
+		ix.words.reset() // its ordinals are the old core's
 		ix.compactions++
 		ix.mu.Unlock()
 	}

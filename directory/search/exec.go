@@ -2,7 +2,6 @@ package search
 
 import (
 	"cmp"
-	"math"
 	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -81,32 +80,15 @@ func (ix *Index) termBits(id uint32) *roaring.Bitmap {
 	return postingBits(tm.post)
 }
 
-// wordBits returns the docs holding any of alts. Never change it.
-func (ix *Index) wordBits(alts []alt) *roaring.Bitmap {
-	switch len(alts) {
-	case 0:
-		return roaring.New()
-	case 1:
-		return ix.termBits(alts[0].id)
-	}
-	// Pairwise: FastOr works in 8 KiB bitmap containers, more than the
-	// few hundred docs most words have.
-	b := roaring.Or(ix.termBits(alts[0].id), ix.termBits(alts[1].id))
-	for _, a := range alts[2:] {
-		b.Or(ix.termBits(a.id))
-	}
-	return b
-}
-
 // unitBits returns the docs holding every word of r, phrase order not yet
 // checked. Never change it.
 func (ix *Index) unitBits(r resolved) *roaring.Bitmap {
-	b := ix.wordBits(r.words[0])
+	b := r.words[0].bits
 	for i, w := range r.words[1:] {
 		if i == 0 {
-			b = roaring.And(b, ix.wordBits(w))
+			b = roaring.And(b, w.bits)
 		} else {
-			b.And(ix.wordBits(w))
+			b.And(w.bits)
 		}
 	}
 	return b
@@ -184,10 +166,10 @@ func (ix *Index) keepPhrase(b *roaring.Bitmap, r resolved) {
 	}
 }
 
-func hasPhrase(seq []uint32, words [][]alt) bool {
+func hasPhrase(seq []uint32, words []*qword) bool {
 	for i := 0; i+len(words) <= len(seq); i++ {
 		j := 0
-		for j < len(words) && hasAlt(words[j], seq[i+j]) {
+		for j < len(words) && hasAlt(words[j].alts, seq[i+j]) {
 			j++
 		}
 		if j == len(words) {
@@ -212,7 +194,7 @@ type scratch struct {
 	cands []uint32
 	norm  []float32 // BM25's length normalization per candidate
 	total []float32
-	best  []float32
+	best  []float32 // per ordinal, while bestScores scores a word
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -232,32 +214,20 @@ func (ix *Index) rank(rs []resolved, cands *roaring.Bitmap, k int) []scored {
 	defer scratchPool.Put(s)
 	s.cands = grow(s.cands, n)
 	cands.ToExistingArray(&s.cands)
-	s.norm, s.total, s.best = grow(s.norm, n), grow(s.total, n), grow(s.best, n)
-	docs := float64(len(ix.byID))
-	avg := float32(ix.sumLength / docs)
-	if avg <= 0 {
-		avg = 1
-	}
+	s.norm, s.total = grow(s.norm, n), grow(s.total, n)
+	avg := ix.avgLength()
 	for i, ord := range s.cands {
-		s.norm[i] = bm25K1 * (1 - bm25B + bm25B*ix.docs[ord].length/avg)
+		s.norm[i] = ix.norm(ord, avg)
 		s.total[i] = 0
 	}
 	for _, r := range rs {
-		for _, alts := range r.words {
-			acc := s.total
-			if len(alts) > 1 {
-				acc = s.best
-				clear(acc)
-			}
-			for _, a := range alts {
-				tm := &ix.terms[a.id]
-				idf := math.Log(1 + (docs-float64(tm.df)+0.5)/(float64(tm.df)+0.5))
-				scoreTerm(s.cands, s.norm, acc, tm.post, float32(idf)*a.boost, len(alts) > 1)
-			}
-			if len(alts) > 1 {
-				for i, v := range s.best {
-					s.total[i] += v
-				}
+		for _, w := range r.words {
+			switch {
+			case w.scores != nil:
+				addScores(s.cands, s.total, w.scores)
+			case len(w.alts) == 1:
+				tm := &ix.terms[w.alts[0].id]
+				scoreTerm(s.cands, s.norm, s.total, tm.post, ix.idf(tm)*w.alts[0].boost)
 			}
 		}
 	}
@@ -274,10 +244,10 @@ func (ix *Index) rank(rs []resolved, cands *roaring.Bitmap, k int) []scored {
 	return top.sorted()
 }
 
-// scoreTerm adds (or, with keepMax, maxes) a term's BM25 score into acc for
-// each candidate in its postings. Both lists are sorted; galloping lets a
-// short list skip through a long one.
-func scoreTerm(cands []uint32, norm, acc []float32, post []posting, idf float32, keepMax bool) {
+// scoreTerm adds a term's BM25 score into acc for each candidate in its
+// postings. Both lists are sorted; galloping lets a short list skip through
+// a long one.
+func scoreTerm(cands []uint32, norm, acc []float32, post []posting, idf float32) {
 	i, j := 0, 0
 	for i < len(cands) && j < len(post) {
 		c, p := cands[i], post[j].ord
@@ -287,13 +257,26 @@ func scoreTerm(cands []uint32, norm, acc []float32, post []posting, idf float32,
 		case c > p:
 			j = gallop(len(post), j, func(x int) bool { return post[x].ord >= c })
 		default:
-			tf := post[j].tf
-			v := idf * tf * (bm25K1 + 1) / (tf + norm[i])
-			if !keepMax {
-				acc[i] += v
-			} else if v > acc[i] {
-				acc[i] = v
-			}
+			acc[i] += bm25(idf, post[j].tf, norm[i])
+			i++
+			j++
+		}
+	}
+}
+
+// addScores adds a word's scores (qword.scores) into acc for each candidate
+// they hold, as scoreTerm does.
+func addScores(cands []uint32, acc []float32, scores []posting) {
+	i, j := 0, 0
+	for i < len(cands) && j < len(scores) {
+		c, p := cands[i], scores[j].ord
+		switch {
+		case c < p:
+			i = gallop(len(cands), i, func(x int) bool { return cands[x] >= p })
+		case c > p:
+			j = gallop(len(scores), j, func(x int) bool { return scores[x].ord >= c })
+		default:
+			acc[i] += scores[j].tf
 			i++
 			j++
 		}

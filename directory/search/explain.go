@@ -15,8 +15,8 @@ const maxMatches = 5
 func (ix *Index) explain(hits []Hit, rs []resolved) {
 	var ids []uint32
 	for _, r := range rs {
-		for _, alts := range r.words {
-			for _, a := range alts {
+		for _, w := range r.words {
+			for _, a := range w.alts {
 				ids = append(ids, a.id)
 			}
 		}

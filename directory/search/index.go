@@ -64,6 +64,7 @@ type Index struct {
 	core
 
 	stems stemCache // of query words; has its own lock
+	words wordCache // query words resolved; has its own lock, taken inside mu
 	cache termCache // of doc words; has its own lock, taken outside mu
 
 	compactions int // for tests
@@ -162,6 +163,7 @@ func (ix *Index) Len() int {
 }
 
 func (ix *Index) add(d Doc, a analyzed) {
+	ix.words.reset()
 	ord := uint32(len(ix.docs))
 	seq := make([]byte, 0, len(a.seq)*2)
 	for _, t := range a.seq {
@@ -197,6 +199,7 @@ func (ix *Index) add(d Doc, a analyzed) {
 // remove kills the doc at ord: its terms' document frequencies drop now, so
 // BM25 stays right, and its postings are skipped until compaction.
 func (ix *Index) remove(ord uint32) {
+	ix.words.reset()
 	e := &ix.docs[ord]
 	ids := decodeSeq(nil, e.seq)
 	slices.Sort(ids)

@@ -97,7 +97,7 @@ type alt struct {
 
 // resolved is a unit as terms: one list of alternatives per word.
 type resolved struct {
-	words  [][]alt
+	words  []*qword
 	phrase bool
 }
 
@@ -155,11 +155,11 @@ func (ix *Index) resolve(w string, prefix bool) []alt {
 func (ix *Index) resolveUnits(units []qunit) []resolved {
 	out := make([]resolved, 0, len(units))
 	for _, u := range units {
-		r := resolved{words: make([][]alt, len(u.words)), phrase: u.phrase}
+		r := resolved{words: make([]*qword, len(u.words)), phrase: u.phrase}
 		for i, w := range u.words {
-			r.words[i] = ix.resolve(w, u.prefix)
+			r.words[i] = ix.word(w, u.prefix)
 		}
-		if u.prefix && len(r.words[0]) == 0 && isStopword(u.words[0]) {
+		if u.prefix && len(r.words[0].alts) == 0 && isStopword(u.words[0]) {
 			continue
 		}
 		out = append(out, r)

@@ -37,7 +37,7 @@ func (ix *Index) Stats() Stats {
 		}
 	}
 	b += int64(ix.filters.remote.GetSizeInBytes() + ix.filters.accepting.GetSizeInBytes())
-	b += ix.cache.size() + ix.stems.size()
+	b += ix.cache.size() + ix.stems.size() + ix.words.size()
 	return Stats{Docs: len(ix.byID), Terms: terms, Bytes: b}
 }
 

@@ -86,6 +86,12 @@ func TestScoresAfterUpdates(t *testing.T) {
 		docs = append(docs, Doc{ID: int64(100 + i), Name: fmt.Sprintf("Filler %d", i), Summary: "Websites and hosting."})
 	}
 	updated := newIndex(t, docs)
+	// Searched before the changes, so that the words resolved then are in
+	// the index's word cache: the changes must clear it.
+	compareScores(t, updated, newIndex(t, docs))
+	if updated.words.size() == 0 {
+		t.Fatal("the searches left nothing in the word cache")
+	}
 	changed := docs[1]
 	changed.Summary = "A worker-owned cooperative building websites and CiviCRM integrations."
 	if err := updated.Put(changed); err != nil {
@@ -99,6 +105,7 @@ func TestScoresAfterUpdates(t *testing.T) {
 	compareScores(t, updated, newIndex(t, survivors))
 
 	// And after compaction.
+	compareScores(t, updated, newIndex(t, survivors)) // fills the cache again
 	updated.Delete(100)
 	if updated.compactions != 1 {
 		t.Fatalf("%d compactions, want 1", updated.compactions)
@@ -131,6 +138,9 @@ func TestCompaction(t *testing.T) {
 	}
 	ix := newIndex(t, docs)
 	terms := ix.Stats().Terms
+	if got := sorted(ids(search(t, ix, Query{Text: "word"}))); len(got) != 8 { // into the word cache
+		t.Fatalf("before compaction, word found %v", got)
+	}
 	ix.Delete(1)
 	ix.Delete(2)
 	if ix.compactions != 0 {
