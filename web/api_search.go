@@ -157,17 +157,22 @@ func facetList(counts []search.FacetCount, label func(string) string) []facetJSO
 
 // listingHandle is a coop's fediverse handle: slug@host of its home node.
 func (s *Server) listingHandle(l directory.Listing) string {
-	if l.Local() {
-		return l.Slug + "@" + s.cfg.BaseURL.Host
-	}
-	return l.Slug + "@" + l.Domain
+	return l.Slug + "@" + s.handleHost(&l)
 }
 
-// serviceURL is a service's page: here for the node's own coops, on the
-// coop's home node for peers'.
-func (s *Server) serviceURL(l directory.Listing, svc directory.ListingService) string {
+// handleHost is the host part of a coop's handle.
+func (s *Server) handleHost(l *directory.Listing) string {
 	if l.Local() {
-		return s.apiAbsURL("/coops/" + l.Slug + "/services/" + strconv.FormatInt(svc.ID, 10))
+		return s.cfg.BaseURL.Host
+	}
+	return l.Domain
+}
+
+// serviceURL is a service's page: here (under base) for the node's own
+// coops, on the coop's home node for peers'.
+func serviceURL(l *directory.Listing, svc *directory.ListingService, base string) string {
+	if l.Local() {
+		return base + "/coops/" + l.Slug + "/services/" + strconv.FormatInt(svc.ID, 10)
 	}
 	return svc.URL
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -21,6 +22,19 @@ func appendJSONStrings(b []byte, list []string) []byte {
 func appendPlainJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONJoin appends the parts joined as one JSON string: as they are
+// when plain, else through appendJSONString.
+func appendJSONJoin(b []byte, plain bool, parts ...string) []byte {
+	if !plain {
+		return appendJSONString(b, strings.Join(parts, ""))
+	}
+	b = append(b, '"')
+	for _, p := range parts {
+		b = append(b, p...)
+	}
 	return append(b, '"')
 }
 

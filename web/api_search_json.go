@@ -54,7 +54,7 @@ func (s *Server) writeSearchJSON(c echo.Context, q directoryQuery, res directory
 	b = append(b, `,"relaxed":`...)
 	b = strconv.AppendBool(b, res.Relaxed)
 	b = append(b, `,"results":[`...)
-	b = s.appendResults(b, res.Hits)
+	b = s.appendResults(b, res.Hits, s.apiAbsURL(""))
 	b = append(b, ']')
 	if facets != nil {
 		f, err := json.Marshal(facets)
@@ -81,20 +81,21 @@ func (s *Server) writeSearchJSON(c echo.Context, q directoryQuery, res directory
 	return err
 }
 
-// appendResults appends the hits as resultJSON, with commas between.
-func (s *Server) appendResults(b []byte, hits []directory.SearchHit) []byte {
+// appendResults appends the hits as resultJSON, with commas between. base
+// is the node's URL, for links to its own coops.
+func (s *Server) appendResults(b []byte, hits []directory.SearchHit, base string) []byte {
 	for i := range hits {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = s.appendResult(b, &hits[i])
+		b = s.appendResult(b, &hits[i], base)
 	}
 	return b
 }
 
 // appendResult appends one hit as resultJSON.
-func (s *Server) appendResult(b []byte, h *directory.SearchHit) []byte {
-	b = s.appendListing(b, h.Listing)
+func (s *Server) appendResult(b []byte, h *directory.SearchHit, base string) []byte {
+	b = s.appendListing(b, h.Listing, base)
 	b = append(b, `,"matched":[`...)
 	for i, m := range h.Matched {
 		if i > 0 {
@@ -113,26 +114,32 @@ func (s *Server) appendResult(b []byte, h *directory.SearchHit) []byte {
 
 // appendListing appends listingJSON without its closing brace, for the
 // matched words and the score to follow.
-func (s *Server) appendListing(b []byte, l *directory.Listing) []byte {
-	profile, request := listingLinks(*l, s.apiAbsURL(""))
+func (s *Server) appendListing(b []byte, l *directory.Listing, base string) []byte {
+	profile, page := listingProfile(l, base)
 	// The listing's own strings need no escapes when the directory found
-	// its text plain; the links made here go through the full check.
+	// its text plain. So are a peer's coop's links, made of them; the links
+	// to this node's coops start with base, which goes through the full check.
 	str, strs := appendJSONString, appendJSONStrings
 	if l.PlainText {
 		str, strs = appendPlainJSONString, appendPlainJSONStrings
+	}
+	plainLinks := l.PlainText && !l.Local()
+	link := appendJSONString
+	if plainLinks {
+		link = appendPlainJSONString
 	}
 	b = append(b, `{"name":`...)
 	b = str(b, l.Name)
 	b = append(b, `,"slug":`...)
 	b = str(b, l.Slug)
 	b = append(b, `,"handle":`...)
-	b = appendJSONString(b, s.listingHandle(*l))
+	b = appendJSONJoin(b, plainLinks, l.Slug, "@", s.handleHost(l))
 	b = append(b, `,"local":`...)
 	b = strconv.AppendBool(b, l.Local())
 	b = append(b, `,"profile_url":`...)
-	b = appendJSONString(b, profile)
+	b = link(b, profile)
 	b = append(b, `,"request_url":`...)
-	b = appendJSONString(b, request)
+	b = appendJSONJoin(b, plainLinks, page, requestAnchor)
 	b = append(b, `,"summary":`...)
 	b = str(b, l.Summary)
 	b = append(b, `,"city":`...)
@@ -166,7 +173,7 @@ func (s *Server) appendListing(b []byte, l *directory.Listing) []byte {
 		b = append(b, `,"pricing":`...)
 		b = str(b, svc.Pricing)
 		b = append(b, `,"url":`...)
-		b = appendJSONString(b, s.serviceURL(*l, *svc))
+		b = link(b, serviceURL(l, svc, base))
 		b = append(b, '}')
 	}
 	return append(b, ']')

@@ -138,7 +138,7 @@ func referenceResult(s *Server, h directory.SearchHit) resultJSON {
 	r.ProfileURL, r.RequestURL = listingLinks(l, s.apiAbsURL(""))
 	for _, svc := range l.Services {
 		r.Services = append(r.Services, serviceJSON{Title: svc.Title, Category: svc.Category,
-			Tags: orEmpty(svc.Tags), Pricing: svc.Pricing, URL: s.serviceURL(l, svc)})
+			Tags: orEmpty(svc.Tags), Pricing: svc.Pricing, URL: serviceURL(&l, &svc, s.apiAbsURL(""))})
 	}
 	for _, m := range h.Matched {
 		r.Matched = append(r.Matched, matchJSON{Field: m.Field, Text: m.Text})
@@ -241,7 +241,7 @@ func BenchmarkSearchAnswer(b *testing.B) {
 			}
 			pageHits[j] = hits[k]
 		}
-		return s.appendResults(buf[:0], pageHits)
+		return s.appendResults(buf[:0], pageHits, base.String())
 	}
 	for _, bc := range []struct {
 		name   string

@@ -379,16 +379,26 @@ var matchKinds = map[string]string{
 // node for its own coops (under base, "" for paths), on the coop's home node
 // for peers'.
 func listingLinks(l directory.Listing, base string) (profile, request string) {
+	profile, page := listingProfile(&l, base)
+	return profile, page + requestAnchor
+}
+
+// requestAnchor is the work-request form on a coop's profile page.
+const requestAnchor = "#request-work"
+
+// listingProfile returns a coop's profile, as listingLinks does, and the
+// page it is on (the profile without a fragment), where the request form is.
+func listingProfile(l *directory.Listing, base string) (profile, page string) {
 	if l.Local() {
 		profile = base + "/coops/" + l.Slug
-		return profile, profile + "#request-work"
+		return profile, profile
 	}
 	profile = l.URL
 	if profile == "" {
 		profile = l.ActorID // an http(s) URL on the coop's host, checked when stored
 	}
-	home, _, _ := strings.Cut(profile, "#")
-	return profile, home + "#request-work"
+	page, _, _ = strings.Cut(profile, "#")
+	return profile, page
 }
 
 // listingLocation is where a coop is, in words.
