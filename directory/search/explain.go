@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -13,7 +14,9 @@ const maxMatches = 5
 // explain fills each hit's Matched from the doc's term sequence: a segment
 // holding any term of the query is a reason. Only the returned page pays.
 func (ix *Index) explain(hits []Hit, rs []resolved) {
-	var ids []uint32
+	s := explainPool.Get().(*explainScratch)
+	defer explainPool.Put(s)
+	ids := s.ids[:0]
 	for _, r := range rs {
 		for _, w := range r.words {
 			for _, a := range w.alts {
@@ -26,30 +29,58 @@ func (ix *Index) explain(hits []Hit, rs []resolved) {
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
+	s.ids = ids
 	// A few terms are found fastest by searching for their bytes; the many
 	// of a prefix (up to 50) by reading each sequence once.
-	var enc [][]byte // each wanted term as it is written in a sequence
+	enc := s.enc[:0] // each wanted term as it is written in a sequence
 	if len(ids) <= seqSearchMax {
+		buf := s.seqBuf[:0]
 		for _, id := range ids {
-			enc = append(enc, appendSeq(nil, id))
+			n := len(buf)
+			buf = appendSeq(buf, id)
+			enc = append(enc, buf[n:len(buf):len(buf)])
 		}
+		s.seqBuf, s.enc = buf, enc
 	}
-	var segs []int
-	all := make([]Match, 0, maxMatches*len(hits)) // one allocation for the page
+	// The page's reasons are gathered in the scratch and copied out once,
+	// at their size: most hits have one or two, not maxMatches.
+	all := grow(s.matches, maxMatches*len(hits))[:0]
+	ends := grow(s.ends, len(hits))
+	segs := s.segs[:0]
 	for i := range hits {
 		e := &ix.docs[ix.byID[hits[i].ID]]
-		if enc != nil {
+		if len(enc) > 0 {
 			segs = segmentsWith(segs[:0], e.seq, enc)
 		} else {
 			segs = segmentsWithIDs(segs[:0], e.seq, ids)
 		}
 		m := reasons(all[len(all):len(all):len(all)+maxMatches], &e.doc, segs, int(e.tags))
-		if len(m) > 0 {
-			hits[i].Matched = m[:len(m):len(m)] // an append must not reach the next hit's
-			all = all[:len(all)+len(m)]
-		}
+		all = all[:len(all)+len(m)]
+		ends[i] = len(all)
 	}
+	s.matches, s.ends, s.segs = all, ends, segs
+	out := slices.Clone(all)
+	from := 0
+	for i, end := range ends {
+		if end > from {
+			hits[i].Matched = out[from:end:end] // an append must not reach the next hit's
+		}
+		from = end
+	}
+	clear(all) // the scratch must not keep the docs' strings alive
 }
+
+// explainScratch is what explain reuses from one search to the next.
+type explainScratch struct {
+	ids     []uint32
+	seqBuf  []byte
+	enc     [][]byte
+	segs    []int
+	matches []Match
+	ends    []int
+}
+
+var explainPool = sync.Pool{New: func() any { return new(explainScratch) }}
 
 // seqSearchMax is the most terms explain looks for with segmentsWith.
 const seqSearchMax = 8
