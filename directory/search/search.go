@@ -13,8 +13,9 @@
 //
 // The files: analyze.go (words to terms), doc.go (what of a Doc is indexed),
 // index.go and compact.go (storage and updates), query.go (query text),
-// exec.go (matching and ranking), filters.go, facets.go, explain.go
-// (Hit.Matched), baseline.go (a naive index for benchmarks).
+// words.go (query words resolved, kept until the index changes), exec.go
+// (matching and ranking), filters.go, facets.go, explain.go (Hit.Matched),
+// baseline.go (a naive index for benchmarks).
 package search
 
 // Doc is one coop as the index sees it: its profile and its active services.
