@@ -309,6 +309,25 @@ func (a *aggregate) withdrawOffer(refID int64) error {
 	return nil
 }
 
+// undelivered records that the Offer of sent referral refID could not be
+// delivered. Only once, and only while the referral is offered: an Offer
+// given up after its withdrawal, or a second report of the same failure,
+// changes nothing.
+func (a *aggregate) undelivered(refID int64, reason string) error {
+	i := a.find(refID)
+	if i < 0 {
+		return fmt.Errorf("%w: referral %d of request %d", ErrNotFound, refID, a.req.ID)
+	}
+	ref := &a.refs[i]
+	if ref.Direction != Sent || ref.State != OfferOffered || ref.UndeliveredAt != nil {
+		return nil
+	}
+	now := a.now
+	ref.UndeliveredAt, ref.UndeliveredReason, ref.UpdatedAt, ref.dirty = &now, cleanPeerText(reason, maxReason), now, true
+	a.event(EventUndelivered, ref.Peer.ActorID, "Referral to "+label(ref.Peer)+" not delivered", ref.UndeliveredReason, false)
+	return nil
+}
+
 func (a *aggregate) withdrawRequest() error {
 	if err := CheckWithdrawRequest(a.req); err != nil {
 		return err

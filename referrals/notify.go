@@ -19,10 +19,11 @@ import (
 // the mail telling of it commit together or not at all.
 //
 // Members hear of a new request from a client, of a referral a peer sent
-// them, and of a peer's answer to one they sent. The client hears of each
-// step of their request at the coop they wrote to: its first e-mail carries
-// the status link, later ones tell what changed. When mail is off, nothing
-// happens: the web UI shows everything.
+// them, of a peer's answer to one they sent, and of one that could not be
+// delivered. The client hears of each step of their request at the coop
+// they wrote to: its first e-mail carries the status link, later ones tell
+// what changed. When mail is off, nothing happens: the web UI shows
+// everything.
 //
 // What members' e-mails hold: only what survives PurgeContacts (categories,
 // deadline, peers' names and reasons) and a link to the request's page. The
@@ -120,7 +121,7 @@ func (n *Notifier) memberNews(ch Change) []Event {
 	var out []Event
 	for _, e := range ch.Events {
 		switch e.Kind {
-		case EventCreated, EventReceived, EventAccepted, EventRejected:
+		case EventCreated, EventReceived, EventAccepted, EventRejected, EventUndelivered:
 			out = append(out, e)
 		}
 	}
@@ -207,6 +208,14 @@ func (n *Notifier) memberMail(ctx context.Context, tx *sql.Tx, coop string, ch C
 			b.WriteString("\nNo offer of it is open any more: take it on, decline it, refer it to another coop or close it.\n")
 		}
 		fmt.Fprintf(&b, "\nOpen it:\n%s\n", link)
+	case EventUndelivered:
+		subject = "A referral from " + coop + " could not be delivered"
+		fmt.Fprintf(&b, "%s referred a work request, and it could not be delivered: %s.\n", coop, e.Text)
+		if e.Detail != "" {
+			fmt.Fprintf(&b, "What went wrong: %s\n", e.Detail)
+		}
+		b.WriteString("\nThe other coop has not seen it. Withdraw this referral and refer the request to another coop, or take it on:\n")
+		fmt.Fprintf(&b, "%s\n", link)
 	}
 	return mail.Message{Subject: oneLine(subject), Text: b.String()}, nil
 }

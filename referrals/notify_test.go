@@ -335,6 +335,31 @@ func TestNotifyReferral(t *testing.T) {
 	})
 }
 
+// TestNotifyUndelivered: the sender's members hear of a referral that
+// could not be delivered, once; the client does not.
+func TestNotifyUndelivered(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		w := newNotifyWorld(t, d)
+		r := w.create(t)
+		offerID, _ := w.refer(t, r)
+		w.expect(t, 2)
+		if _, err := w.refs.MarkOfferUndelivered(ctx, offerID, "beta.example answered 403 Forbidden"); err != nil {
+			t.Fatal(err)
+		}
+		ada := w.expect(t, 1)["ada@alpha.example"]
+		if ada.subject != "A referral from Alpha Workers could not be delivered" ||
+			!strings.Contains(ada.body, "What went wrong: beta.example answered 403 Forbidden") ||
+			!strings.Contains(ada.body, "http://node.example/manage/referrals/"+itoa(r.ID)) {
+			t.Errorf("sender's members' e-mail about the failure: %+v", ada)
+		}
+		if _, err := w.refs.MarkOfferUndelivered(ctx, offerID, "again"); err != nil {
+			t.Fatal(err)
+		}
+		w.expect(t, 0)
+	})
+}
+
 // TestNotifyMailOff: with mail off, the notifier reads and queues nothing.
 func TestNotifyMailOff(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, d *db.DB) {

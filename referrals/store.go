@@ -122,14 +122,16 @@ func scanRequest(row scanner) (Request, error) {
 }
 
 const referralColumns = `id, request_id, coop_id, peer_actor, peer_name, direction, state, reason,
-	COALESCE(offer_id, ''), COALESCE(answer_id, ''), taker_actor, taker_name, created_at, updated_at, answered_at`
+	COALESCE(offer_id, ''), COALESCE(answer_id, ''), taker_actor, taker_name, created_at, updated_at, answered_at,
+	undelivered_at, undelivered_reason`
 
 func scanReferral(row scanner) (Referral, error) {
 	var r Referral
-	var answered sql.NullTime
+	var answered, undelivered sql.NullTime
 	err := row.Scan(&r.ID, &r.RequestID, &r.CoopID, &r.Peer.ActorID, &r.Peer.Name, &r.Direction, &r.State,
-		&r.Reason, &r.OfferID, &r.AnswerID, &r.Taker.ActorID, &r.Taker.Name, &r.CreatedAt, &r.UpdatedAt, &answered)
-	r.AnsweredAt = timePtr(answered)
+		&r.Reason, &r.OfferID, &r.AnswerID, &r.Taker.ActorID, &r.Taker.Name, &r.CreatedAt, &r.UpdatedAt, &answered,
+		&undelivered, &r.UndeliveredReason)
+	r.AnsweredAt, r.UndeliveredAt = timePtr(answered), timePtr(undelivered)
 	return r, err
 }
 
@@ -261,8 +263,9 @@ func saveReferral(ctx context.Context, tx *sql.Tx, ref *Referral) error {
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE referrals SET state = $2, reason = $3, answer_id = $4, taker_actor = $5,
-		taker_name = $6, updated_at = $7, answered_at = $8 WHERE id = $1`, ref.ID, ref.State, ref.Reason,
-		nullString(ref.AnswerID), ref.Taker.ActorID, ref.Taker.Name, ref.UpdatedAt, ref.AnsweredAt)
+		taker_name = $6, updated_at = $7, answered_at = $8, undelivered_at = $9, undelivered_reason = $10
+		WHERE id = $1`, ref.ID, ref.State, ref.Reason, nullString(ref.AnswerID), ref.Taker.ActorID, ref.Taker.Name,
+		ref.UpdatedAt, ref.AnsweredAt, ref.UndeliveredAt, ref.UndeliveredReason)
 	if db.IsUniqueViolation(err) {
 		return fmt.Errorf("%w: answer %s was already recorded for another offer", ErrReplay, ref.AnswerID)
 	}

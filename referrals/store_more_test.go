@@ -245,3 +245,53 @@ func TestSetOfferID(t *testing.T) {
 		}
 	})
 }
+
+func TestMarkUndelivered(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		w := newWorld(t, d)
+		a := w.coops[actorA].CoopID
+		r, _ := w.create(t, nil)
+		offers := w.refer(t, actorA, r.ID, beta, gamma)
+		if err := w.s.SetOfferID(ctx, offers[0].ID, "o-1"); err != nil {
+			t.Fatal(err)
+		}
+		c, err := w.s.MarkOfferUndelivered(ctx, "o-1", " beta.example answered 403 Forbidden\x00 ")
+		if err != nil || len(c.Events) != 1 || c.Events[0].Kind != EventUndelivered || c.Events[0].ClientVisible ||
+			c.Events[0].Text != "Referral to Beta not delivered" {
+			t.Fatalf("marked: %+v, %v", c.Events, err)
+		}
+		ref, err := w.s.ReferralByOfferID(ctx, Sent, "o-1")
+		if err != nil || ref.UndeliveredAt == nil || ref.UndeliveredReason != "beta.example answered 403 Forbidden" ||
+			ref.State != OfferOffered {
+			t.Fatalf("referral after the failure: %+v, %v", ref, err)
+		}
+		// Reported again (River runs a refused job after the eager run):
+		// nothing changes, no second event.
+		if c, err := w.s.MarkUndelivered(ctx, offers[0].ID, "again"); err != nil || len(c.Events) != 0 {
+			t.Fatalf("marked twice: %+v, %v", c.Events, err)
+		}
+		if ref, _ := w.s.ReferralByOfferID(ctx, Sent, "o-1"); ref.UndeliveredReason != "beta.example answered 403 Forbidden" {
+			t.Errorf("reason after a second report: %q", ref.UndeliveredReason)
+		}
+		// The members can still withdraw it and refer elsewhere.
+		if _, err := w.s.Withdraw(ctx, a, offers[0].ID); err != nil {
+			t.Fatalf("withdraw an undelivered referral: %v", err)
+		}
+		// A failure reported after the withdrawal changes nothing.
+		if _, err := w.s.Withdraw(ctx, a, offers[1].ID); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := w.s.MarkUndelivered(ctx, offers[1].ID, "late"); err != nil || len(c.Events) != 0 {
+			t.Fatalf("marked after withdrawal: %+v, %v", c.Events, err)
+		}
+		if _, err := w.s.MarkOfferUndelivered(ctx, "https://elsewhere.example/activities/1", "x"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("an activity that is no Offer: %v", err)
+		}
+		members, _ := w.s.Trail(ctx, r.ID, false)
+		client, _ := w.s.Trail(ctx, r.ID, true)
+		if !strings.Contains(texts(members), "Referral to Beta not delivered") || strings.Contains(texts(client), "not delivered") {
+			t.Errorf("trail: members %q, client %q", texts(members), texts(client))
+		}
+	})
+}

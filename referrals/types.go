@@ -208,6 +208,10 @@ type Referral struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 	AnsweredAt *time.Time `json:"answered_at"`
+	// UndeliveredAt is when federation gave up delivering the Offer of a
+	// sent referral, for UndeliveredReason. The referral stays offered.
+	UndeliveredAt     *time.Time `json:"undelivered_at"`
+	UndeliveredReason string     `json:"undelivered_reason"`
 
 	dirty bool
 }
@@ -230,6 +234,7 @@ const (
 	EventClientWithdrew EventKind = "client_withdrew"
 	EventUnplaced       EventKind = "closed_without_taker"
 	EventOutcome        EventKind = "outcome"
+	EventUndelivered    EventKind = "undelivered"
 )
 
 // Event is one step of a request's trail. Text is written for the client
