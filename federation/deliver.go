@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // deliverArgs is a delivery job: one stored activity to one inbox. Host is
@@ -47,8 +48,31 @@ var errDeliveryTooOld = errors.New("federation: peer unreachable for the whole r
 
 // Work implements river.Worker. What it returns is the job's fate: nil done,
 // river.JobCancel final, river.JobSnooze later without using an attempt, any
-// other error retried by the retry policy.
+// other error retried by the retry policy. A delivery given up that carried
+// a referral's Offer is recorded on the referral.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
+	err := w.work(ctx, job)
+	if cause, ok := givenUp(ctx, err, job.JobRow); ok {
+		w.q.f.deliveryGivenUp(ctx, job.Args, cause)
+	}
+	return err
+}
+
+// givenUp tells whether err ends a job for good: a cancel, or a failure on
+// its last attempt. It returns the cause.
+func givenUp(ctx context.Context, err error, job *rivertype.JobRow) (error, bool) {
+	var cancel *river.JobCancelError
+	var snooze *river.JobSnoozeError
+	switch {
+	case err == nil, ctx.Err() != nil, errors.As(err, &snooze):
+		return nil, false
+	case errors.As(err, &cancel):
+		return cancel.Unwrap(), true
+	}
+	return err, job.Attempt >= job.MaxAttempts
+}
+
+func (w *deliverWorker) work(ctx context.Context, job *river.Job[deliverArgs]) error {
 	q, a := w.q, job.Args
 	if q.peers.refuses(a.Host) {
 		return river.JobCancel(fmt.Errorf("%w: %s", ErrHostRefused, a.Host))

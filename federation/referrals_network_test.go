@@ -525,3 +525,46 @@ func TestNetworkReferrals(t *testing.T) {
 		})
 	})
 }
+
+// TestNetworkReferralUndelivered: B refuses A's deliveries, so A's Offer is
+// given up. A's members see the referral marked undelivered, with why, and
+// can still withdraw it.
+func TestNetworkReferralUndelivered(t *testing.T) {
+	eachDialect(t, func(t *testing.T, open func(testing.TB) *db.DB) {
+		ctx := context.Background()
+		a, b := newPeer(t, open(t), "alpha"), newPeer(t, open(t), "beta")
+		if err := b.n.Federation.BlockHost(ctx, a.addr, "test"); err != nil {
+			t.Fatal(err)
+		}
+		req := a.intake()
+		ref := a.refer(req, b)[0]
+		eventually(t, "A marks the referral undelivered", func() bool { return a.sent(req, b).UndeliveredAt != nil })
+		got := a.sent(req, b)
+		if got.State != referrals.OfferOffered || !strings.Contains(got.UndeliveredReason, "403") ||
+			!strings.HasPrefix(got.UndeliveredReason, b.addr+" did not take it: ") {
+			t.Fatalf("referral at A: state %s, reason %q", got.State, got.UndeliveredReason)
+		}
+		if trail := a.trail(req); strings.Count(trail, "Referral to Coop beta not delivered") != 1 {
+			t.Errorf("A's trail: %q", trail)
+		}
+		if _, ok := b.held(req.PublicID); ok {
+			t.Fatal("B holds the request it refused")
+		}
+		if _, err := a.n.Referrals.Withdraw(ctx, a.coop.ID, ref.ID); err != nil {
+			t.Fatalf("withdraw the undelivered referral: %v", err)
+		}
+
+		// A blocks C's host: the Offer job cannot fetch C's keys, and gives
+		// up at once.
+		c := newPeer(t, open(t), "gamma")
+		if err := a.n.Federation.BlockHost(ctx, c.addr, "test"); err != nil {
+			t.Fatal(err)
+		}
+		req = a.intake()
+		a.refer(req, c)
+		eventually(t, "A marks the referral to C undelivered", func() bool { return a.sent(req, c).UndeliveredAt != nil })
+		if got := a.sent(req, c).UndeliveredReason; got != "This node's federation policy blocks the coop's server." {
+			t.Errorf("reason at A for C: %q", got)
+		}
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/riverqueue/river"
 
@@ -94,13 +96,71 @@ func (w *referralOfferWorker) Work(ctx context.Context, job *river.Job[referralO
 		return ctx.Err()
 	}
 	if code, final := refusalCode(err); final {
-		// The referral stays offered at our end: the coop's members see no
-		// answer come, and withdraw it or refer elsewhere.
+		// The referral stays offered at our end, marked undelivered: the
+		// coop's members withdraw it and refer elsewhere.
 		w.f.log.WarnContext(ctx, "referral not sent", "referral", a.Referral, "peer", peer, "reason", code, "error", err)
+		w.f.offerGivenUp(ctx, a.Referral, offerRefusalWords(code, err))
 		return river.JobCancel(err)
 	}
 	w.f.log.InfoContext(ctx, "referral not sent yet", "referral", a.Referral, "peer", peer, "attempt", job.Attempt, "error", err)
+	if job.Attempt >= job.MaxAttempts {
+		w.f.offerGivenUp(ctx, a.Referral, "It could not be sent after "+strconv.Itoa(job.Attempt)+" attempts: "+undeliveredReason(err))
+	}
 	return err
+}
+
+// offerGivenUp records on a referral that its Offer will not be sent, so
+// that the coop's members see it on the request's page and hear of it by
+// e-mail. Recording it twice does nothing, so the runs at commit and River's
+// may both report the same failure. Failing to record it is only logged:
+// the job's fate stands.
+func (f *Federation) offerGivenUp(ctx context.Context, referralID int64, reason string) {
+	if f.refs == nil {
+		return
+	}
+	_, err := f.refs.store.MarkUndelivered(ctx, referralID, reason)
+	if err != nil && !errors.Is(err, referrals.ErrNotFound) {
+		f.log.WarnContext(ctx, "referral not marked undelivered", "referral", referralID, "error", err)
+	}
+}
+
+// deliveryGivenUp is offerGivenUp for a delivery given up, when the activity
+// it carried is a referral's Offer (most are not).
+func (f *Federation) deliveryGivenUp(ctx context.Context, a deliverArgs, cause error) {
+	if f.refs == nil {
+		return
+	}
+	var id string
+	err := f.db.QueryRow(ctx, `SELECT activity_id FROM activities WHERE id = $1`, a.Activity).Scan(&id)
+	if err == nil {
+		_, err = f.refs.store.MarkOfferUndelivered(ctx, id, a.Host+" did not take it: "+undeliveredReason(cause))
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) && !errors.Is(err, referrals.ErrNotFound) {
+		f.log.WarnContext(ctx, "referral not marked undelivered", "activity", a.Activity, "error", err)
+	}
+}
+
+// offerRefusalWords says for the coop's members why an Offer will not be
+// sent, from its refusal code; the error stays in the log.
+func offerRefusalWords(code string, err error) string {
+	switch code {
+	case "blocked":
+		return "This node's federation policy blocks the coop's server."
+	case "expired":
+		return "The request expired before it could be sent."
+	case "hop-limit":
+		return "The request has been passed on as many times as it may be."
+	case "loop":
+		return "The coop has had this request already."
+	case "no-consent":
+		return "The client did not agree to their request being passed on."
+	}
+	return "It could not be sent: " + undeliveredReason(err)
+}
+
+// undeliveredReason is a cause as the coop's members read it.
+func undeliveredReason(cause error) string {
+	return strings.TrimPrefix(cause.Error(), "federation: ")
 }
 
 // errNoRefs stops jobs when the node has no referrals store.

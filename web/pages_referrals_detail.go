@@ -112,8 +112,12 @@ func (s *Server) referralPage(c echo.Context, coopID, id int64) (referralPage, e
 		return referralPage{}, err
 	}
 	for _, ref := range refs {
-		p.Offers = append(p.Offers, offerRow{Referral: ref, StateText: offerWords[ref.State],
-			CanWithdraw: referrals.CheckWithdrawOffer(ref) == nil})
+		row := offerRow{Referral: ref, StateText: offerWords[ref.State], CanWithdraw: referrals.CheckWithdrawOffer(ref) == nil}
+		if ref.State == referrals.OfferOffered && ref.UndeliveredAt != nil {
+			row.StateText = "Not delivered: withdraw it and refer elsewhere"
+			row.Reason = ref.UndeliveredReason
+		}
+		p.Offers = append(p.Offers, row)
 	}
 	p.Moves = allowedMoves(r, refs)
 	if err := referrals.CheckRefer(r, refs, "", time.Now()); err != nil {

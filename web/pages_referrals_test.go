@@ -119,6 +119,15 @@ func TestReferralTriage(t *testing.T) {
 			// Suggested no more: they were offered it.
 			pageWantNoBody(t, rec, `name="peers" value="`+kiwiActor+`"`, "Take it on", "Close it without a taker")
 
+			// Federation gave up delivering one: the page says so, and why,
+			// and it can still be withdrawn.
+			if _, err := w.refs.MarkUndelivered(ctx, refs[0].ID, "beta.example did not take it: <refused>"); err != nil {
+				t.Fatal(err)
+			}
+			rec = w.pageGet(t, page, w.alphaCookie)
+			pageWantBody(t, rec, "Not delivered", "beta.example did not take it: &lt;refused&gt;",
+				"Referral to Beta Design Coop not delivered", `name="referral_id" value="`+fmt.Sprint(refs[0].ID)+`"`)
+
 			// Refused while offers are open: the page says why, with a 409.
 			rec = w.postForm(t, referralURL(r.ID, "take"), url.Values{}, w.alphaCookie)
 			pageWantStatus(t, rec, http.StatusConflict)
