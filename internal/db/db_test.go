@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/coopnet/coopnet/internal/db"
 	"github.com/coopnet/coopnet/internal/testdb"
@@ -243,4 +244,34 @@ func TestOpenRejectsUnknownURL(t *testing.T) {
 	if _, err := db.Open(context.Background(), "mysql://x", t.TempDir()); err == nil {
 		t.Fatal("want an error for a non-postgres URL")
 	}
+}
+
+func TestLease(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		if _, err := migrations.Apply(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		later := db.Now().Add(time.Hour)
+		steps := []struct {
+			name, holder string
+			until        time.Time
+			want         bool
+		}{
+			{"rounds", "a", later, true},                      // free
+			{"rounds", "b", later, false},                     // a holds it
+			{"other", "b", later, true},                       // another lease
+			{"rounds", "a", later.Add(time.Minute), true},     // a renews
+			{"rounds", "b", later, false},                     // still a's
+			{"rounds", "a", db.Now().Add(-time.Second), true}, // a lets it lapse
+			{"rounds", "b", later, true},                      // expired: b takes it
+			{"rounds", "a", later, false},                     // now b's
+		}
+		for i, s := range steps {
+			got, err := d.Lease(ctx, s.name, s.holder, s.until)
+			if err != nil || got != s.want {
+				t.Fatalf("step %d: %s claims %s: %v, %v; want %v", i, s.holder, s.name, got, err, s.want)
+			}
+		}
+	})
 }
