@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -34,7 +35,8 @@ import (
 //     directory shows it stale once that lasts longer than its grace.
 //
 // The same loop reads the peers' following collections for suggestions
-// (discovery.go).
+// (discovery.go). Processes sharing a database take turns at the loop's
+// rounds (freshnessLease): one does them while it runs.
 
 // FreshnessOptions tunes the background refresh. The zero value of a field
 // means its default.
@@ -100,8 +102,9 @@ const (
 // refresher runs the freshness and discovery rounds in the background and
 // keeps the state they share: settings, per-host rates and failing hosts.
 type refresher struct {
-	f    *Federation
-	rate *hostRate
+	f      *Federation
+	rate   *hostRate
+	holder string // this process, in freshnessLease
 
 	mu      sync.Mutex
 	opts    FreshnessOptions
@@ -127,9 +130,11 @@ type hostFailure struct {
 
 func newRefresher(f *Federation) *refresher {
 	o := FreshnessOptions{}.withDefaults()
+	host, _ := os.Hostname()
 	return &refresher{
 		f: f, opts: o, kick: make(chan struct{}, 1), failing: map[string]hostFailure{},
-		rate: newHostRate(o.PerHostPerMinute, f.cfg.Now),
+		rate:   newHostRate(o.PerHostPerMinute, f.cfg.Now),
+		holder: fmt.Sprintf("%s/%d/%08x", host, os.Getpid(), rand.Uint32()),
 	}
 }
 
@@ -176,7 +181,7 @@ func (r *refresher) start(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-timer.C:
-				if !r.options().Manual {
+				if !r.options().Manual && r.turn(ctx) {
 					r.runRound(ctx, true)
 				}
 				timer.Reset(r.options().Interval)
@@ -187,6 +192,27 @@ func (r *refresher) start(ctx context.Context) {
 			}
 		}
 	}()
+}
+
+// freshnessLease makes the background rounds take turns among the
+// processes sharing a database (db.Lease): two processes refetching at once
+// would fetch every stale coop twice, and read every follows collection
+// twice.
+const freshnessLease = "federation-freshness"
+
+// turn claims the background rounds for this process for two intervals. It
+// keeps them while it runs (each round renews the claim), and another
+// process takes over once it has missed two rounds. A database error skips
+// the round: the round would have failed too.
+func (r *refresher) turn(ctx context.Context) bool {
+	ok, err := r.f.db.Lease(ctx, freshnessLease, r.holder, time.Now().Add(2*r.options().Interval))
+	if err != nil {
+		if ctx.Err() == nil {
+			r.f.log.Warn("freshness round skipped", "error", err)
+		}
+		return false
+	}
+	return ok
 }
 
 // runRound runs one round of both kinds (stale too) or of discovery alone

@@ -273,3 +273,39 @@ func TestRefreshStaleHostOrActor(t *testing.T) {
 		}
 	})
 }
+
+// TestFreshnessTakesTurns: processes sharing a database take turns at the
+// background rounds. One holds them while it renews its claim; another
+// takes over once the first has stopped.
+func TestFreshnessTakesTurns(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		first := newInNode(t, d)
+		second, err := New(Config{DB: d, Directory: first.store, BaseURL: first.f.cfg.BaseURL, Logger: inLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := first.f.fresh, second.fresh
+		if a.holder == b.holder {
+			t.Fatalf("two processes named alike: %s", a.holder)
+		}
+		steps := []struct {
+			who  string
+			r    *refresher
+			want bool
+		}{{"first", a, true}, {"second", b, false}, {"first, renewing", a, true}, {"second again", b, false}}
+		for _, s := range steps {
+			if got := s.r.turn(ctx); got != s.want {
+				t.Fatalf("%s: turn = %v, want %v", s.who, got, s.want)
+			}
+		}
+		// The first stops: its claim runs out.
+		if _, err := d.Exec(ctx, `UPDATE leases SET expires_at = $1 WHERE name = $2`,
+			db.Now().Add(-time.Second), freshnessLease); err != nil {
+			t.Fatal(err)
+		}
+		if !b.turn(ctx) || a.turn(ctx) {
+			t.Fatal("the second did not take over from the first")
+		}
+	})
+}
