@@ -19,8 +19,8 @@ import (
 // the mail telling of it commit together or not at all.
 //
 // Members hear of a new request from a client, of a referral a peer sent
-// them, of a peer's answer to one they sent, and of one that could not be
-// delivered. The client hears of each step of their request at the coop
+// them, of a peer's answer to one they sent, of one that could not be
+// delivered, and of a request withdrawn by its client or its sender. The client hears of each step of their request at the coop
 // they wrote to: its first e-mail carries the status link, later ones tell
 // what changed. When mail is off, nothing happens: the web UI shows
 // everything.
@@ -121,7 +121,8 @@ func (n *Notifier) memberNews(ch Change) []Event {
 	var out []Event
 	for _, e := range ch.Events {
 		switch e.Kind {
-		case EventCreated, EventReceived, EventAccepted, EventRejected, EventUndelivered:
+		case EventCreated, EventReceived, EventAccepted, EventRejected, EventUndelivered,
+			EventPeerWithdrew, EventClientWithdrew:
 			out = append(out, e)
 		}
 	}
@@ -208,6 +209,17 @@ func (n *Notifier) memberMail(ctx context.Context, tx *sql.Tx, coop string, ch C
 			b.WriteString("\nNo offer of it is open any more: take it on, decline it, refer it to another coop or close it.\n")
 		}
 		fmt.Fprintf(&b, "\nOpen it:\n%s\n", link)
+	case EventPeerWithdrew:
+		from := label(Peer{ActorID: r.FromActor, Name: r.FromName})
+		subject = from + " withdrew a referral to " + coop
+		fmt.Fprintf(&b, "%s withdrew the work request it referred to %s. Nothing more needs doing about it.\n", from, coop)
+		withdrawnOffers(&b, ch)
+		fmt.Fprintf(&b, "\nSee it here:\n%s\n", link)
+	case EventClientWithdrew:
+		subject = "A client withdrew a work request to " + coop
+		fmt.Fprintf(&b, "The client withdrew their work request to %s. Nothing more needs doing about it.\n\n%s", coop, facts(r))
+		withdrawnOffers(&b, ch)
+		fmt.Fprintf(&b, "\nSee it here:\n%s\n", link)
 	case EventUndelivered:
 		subject = "A referral from " + coop + " could not be delivered"
 		fmt.Fprintf(&b, "%s referred a work request, and it could not be delivered: %s.\n", coop, e.Text)
@@ -218,6 +230,14 @@ func (n *Notifier) memberMail(ctx context.Context, tx *sql.Tx, coop string, ch C
 		fmt.Fprintf(&b, "%s\n", link)
 	}
 	return mail.Message{Subject: oneLine(subject), Text: b.String()}, nil
+}
+
+// withdrawnOffers says that the offers the coop made of the request were
+// withdrawn with it, when there were any.
+func withdrawnOffers(b *strings.Builder, ch Change) {
+	if len(ch.Withdrawn) > 0 {
+		b.WriteString("The offers of it that your coop made to other coops were withdrawn too.\n")
+	}
 }
 
 // clientMail writes the client's e-mail about ch: the first one, with the

@@ -360,6 +360,43 @@ func TestNotifyUndelivered(t *testing.T) {
 	})
 }
 
+// TestNotifyWithdrawals: the client withdraws the request; the origin's
+// members hear of it, and so do the members of the coop it was referred to
+// when the Undo arrives.
+func TestNotifyWithdrawals(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		w := newNotifyWorld(t, d)
+		r, token, err := w.refs.CreateRequest(ctx, w.alpha, notifyIntake())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.expect(t, 2)
+		offerID, atBeta := w.refer(t, r)
+		w.expect(t, 2)
+
+		if _, err := w.refs.WithdrawRequest(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+		ada := w.expect(t, 1)["ada@alpha.example"]
+		if ada.subject != "A client withdrew a work request to Alpha Workers" ||
+			!strings.Contains(ada.body, "Categories: web-development") || !strings.Contains(ada.body, "were withdrawn too") ||
+			!strings.Contains(ada.body, "http://node.example/manage/referrals/"+itoa(r.ID)) || strings.Contains(ada.body, "Ann") {
+			t.Errorf("origin members' e-mail about the withdrawal: %+v", ada)
+		}
+
+		if _, err := w.refs.RecordWithdrawn(ctx, offerID, alphaActor); err != nil {
+			t.Fatal(err)
+		}
+		bo := w.expect(t, 1)["bo@beta.example"]
+		if bo.subject != "Alpha Workers withdrew a referral to Beta Coop" ||
+			!strings.Contains(bo.body, "http://node.example/manage/referrals/"+itoa(atBeta.ID)) ||
+			strings.Contains(bo.body, "were withdrawn too") {
+			t.Errorf("receiving members' e-mail about the withdrawal: %+v", bo)
+		}
+	})
+}
+
 // TestNotifyMailOff: with mail off, the notifier reads and queues nothing.
 func TestNotifyMailOff(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, d *db.DB) {
