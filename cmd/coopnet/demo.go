@@ -72,6 +72,7 @@ var demoCoops = []demoCoop{
 func setupDemo(f *flagSet) func(context.Context, *app) error {
 	ports := f.add("ports", "COOPNET_DEMO_PORTS", "8081,8082,8083", "PORTS", "three ports on 127.0.0.1, one per node")
 	dir := f.add("data-dir", "COOPNET_DEMO_DATA_DIR", "", "DIR", "where the nodes keep their SQLite files; empty means a temporary folder, removed at the end")
+	mf := addMailFlags(f) // to watch the notifications in a local mail catcher
 	// The demo's own lines are its point: the nodes log warnings only, unless asked.
 	lf := logFlags{
 		format: f.add("log-format", "COOPNET_LOG_FORMAT", "text", "FORMAT", "text, for people, or json, for log collectors"),
@@ -93,7 +94,16 @@ func setupDemo(f *flagSet) func(context.Context, *app) error {
 			}
 			defer os.RemoveAll(root)
 		}
-		return runDemo(ctx, a, ps, root, log)
+		// The nodes' hosts are 127.0.0.1: the sender's default names the
+		// demo instead, as an address must have a domain.
+		if strings.TrimSpace(mf.from.value) == "" {
+			mf.from.value = "coopnet@demo.example"
+		}
+		ms, err := mf.validate(&url.URL{Host: "demo.example"})
+		if err != nil {
+			return err
+		}
+		return runDemo(ctx, a, ps, root, ms, log)
 	}
 }
 
@@ -121,7 +131,7 @@ type demoNode struct {
 	ln   net.Listener
 }
 
-func runDemo(ctx context.Context, a *app, ports []int, root string, log *slog.Logger) error {
+func runDemo(ctx context.Context, a *app, ports []int, root string, ms mailSettings, log *slog.Logger) error {
 	var nodes []*demoNode
 	// Take every port first, so that a taken one fails before anything starts.
 	for _, p := range ports {
@@ -138,7 +148,7 @@ func runDemo(ctx context.Context, a *app, ports []int, root string, log *slog.Lo
 	defer cancel()
 	done := make(chan error, len(nodes))
 	for i, n := range nodes {
-		if err := startDemoNode(ctx, n, demoCoops[i], filepath.Join(root, demoCoops[i].profile.Slug), log, done); err != nil {
+		if err := startDemoNode(ctx, n, demoCoops[i], filepath.Join(root, demoCoops[i].profile.Slug), ms, log, done); err != nil {
 			cancel()
 			return err
 		}
@@ -176,7 +186,7 @@ func runDemo(ctx context.Context, a *app, ports []int, root string, log *slog.Lo
 }
 
 // startDemoNode opens the node's database, sets its coop up and serves it.
-func startDemoNode(ctx context.Context, n *demoNode, sample demoCoop, dir string, log *slog.Logger, done chan<- error) error {
+func startDemoNode(ctx context.Context, n *demoNode, sample demoCoop, dir string, ms mailSettings, log *slog.Logger, done chan<- error) error {
 	d, err := db.Open(ctx, "", dir)
 	if err != nil {
 		return usageErrorf("demo: %v", err)
@@ -187,7 +197,7 @@ func startDemoNode(ctx context.Context, n *demoNode, sample demoCoop, dir string
 	}
 	base, _ := url.Parse(n.url)
 	n.node, err = node.New(d, node.Config{BaseURL: base, AllowPrivateAddresses: true, Version: version(),
-		Logger: log.With("node", n.url), LoginAttemptsPerMinute: 60})
+		Logger: log.With("node", n.url), LoginAttemptsPerMinute: 60, SMTPURL: ms.smtpURL, MailFrom: ms.from})
 	if err != nil {
 		d.Close()
 		return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coopnet/coopnet/internal/db"
+	"github.com/coopnet/coopnet/internal/mail/mailtest"
 )
 
 // `coopnet demo` refers a sample work request from alpha to beta: the
@@ -24,11 +25,12 @@ func TestDemoRefersASampleRequest(t *testing.T) {
 		list = append(list, fmt.Sprint(p))
 	}
 	root := t.TempDir()
+	mails := mailtest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- runWith(ctx, []string{"demo", "--ports", strings.Join(list, ","), "--data-dir", root},
+		done <- runWith(ctx, []string{"demo", "--ports", strings.Join(list, ","), "--data-dir", root, "--smtp-url", mails.URL()},
 			&app{stdout: out, stderr: &syncBuffer{}, getenv: env{}.get})
 	}()
 	defer func() {
@@ -63,4 +65,19 @@ func TestDemoRefersASampleRequest(t *testing.T) {
 		err := beta.QueryRow(ctx, `SELECT COUNT(*) FROM work_requests WHERE hop = 1 AND state = 'new'`).Scan(&n)
 		return err == nil && n == 1
 	})
+
+	// With --smtp-url, the nodes send their notifications: among them,
+	// beta's members hear of the referral (alpha's and the client's come
+	// first, in some order).
+	for range 4 {
+		m := mails.Next(t)
+		if strings.Join(m.To, ",") == "admin@beta.example" {
+			if !strings.Contains(string(m.Data), "referred a work request to Beta Data Collective") ||
+				m.From != "coopnet@demo.example" {
+				t.Fatalf("beta's members' e-mail from %s:\n%s", m.From, m.Data)
+			}
+			return
+		}
+	}
+	t.Fatal("beta's members got no e-mail about the referral")
 }
