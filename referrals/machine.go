@@ -328,6 +328,26 @@ func (a *aggregate) undelivered(refID int64, reason string) error {
 	return nil
 }
 
+// answerUndelivered records that the answer to received referral offerID
+// did not reach its sender. Only an answered referral has an answer to lose.
+func (a *aggregate) answerUndelivered(offerID, reason string) error {
+	for _, ref := range a.refs {
+		if ref.Direction != Received || ref.OfferID != offerID {
+			continue
+		}
+		if ref.State != OfferAccepted && ref.State != OfferRejected {
+			return nil
+		}
+		text := "Our acceptance did not reach " + label(ref.Peer)
+		if ref.State == OfferRejected {
+			text = "Our refusal did not reach " + label(ref.Peer)
+		}
+		a.event(EventAnswerUndelivered, ref.Peer.ActorID, text, cleanPeerText(reason, maxReason), false)
+		return nil
+	}
+	return fmt.Errorf("%w: received referral %s of request %d", ErrNotFound, offerID, a.req.ID)
+}
+
 func (a *aggregate) withdrawRequest() error {
 	if err := CheckWithdrawRequest(a.req); err != nil {
 		return err

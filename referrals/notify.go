@@ -19,11 +19,12 @@ import (
 // the mail telling of it commit together or not at all.
 //
 // Members hear of a new request from a client, of a referral a peer sent
-// them, of a peer's answer to one they sent, of one that could not be
-// delivered, and of a request withdrawn by its client or its sender. The client hears of each step of their request at the coop
-// they wrote to: its first e-mail carries the status link, later ones tell
-// what changed. When mail is off, nothing happens: the web UI shows
-// everything.
+// them, of a peer's answer to one they sent, of a referral or an answer of
+// theirs that could not be delivered, and of a request withdrawn by its
+// client or its sender. The client hears of each step of their request at
+// the coop they wrote to: its first e-mail carries the status link, later
+// ones tell what changed. When mail is off, nothing happens: the web UI
+// shows everything.
 //
 // What members' e-mails hold: only what survives PurgeContacts (categories,
 // deadline, peers' names and reasons) and a link to the request's page. The
@@ -122,7 +123,7 @@ func (n *Notifier) memberNews(ch Change) []Event {
 	for _, e := range ch.Events {
 		switch e.Kind {
 		case EventCreated, EventReceived, EventAccepted, EventRejected, EventUndelivered,
-			EventPeerWithdrew, EventClientWithdrew:
+			EventAnswerUndelivered, EventPeerWithdrew, EventClientWithdrew:
 			out = append(out, e)
 		}
 	}
@@ -220,6 +221,15 @@ func (n *Notifier) memberMail(ctx context.Context, tx *sql.Tx, coop string, ch C
 		fmt.Fprintf(&b, "The client withdrew their work request to %s. Nothing more needs doing about it.\n\n%s", coop, facts(r))
 		withdrawnOffers(&b, ch)
 		fmt.Fprintf(&b, "\nSee it here:\n%s\n", link)
+	case EventAnswerUndelivered:
+		from := label(Peer{ActorID: r.FromActor, Name: r.FromName})
+		subject = "An answer from " + coop + " did not reach " + from
+		fmt.Fprintf(&b, "%s.\n", e.Text)
+		if e.Detail != "" {
+			fmt.Fprintf(&b, "What went wrong: %s\n", e.Detail)
+		}
+		fmt.Fprintf(&b, "\n%s still sees the referral as waiting for an answer: please tell them another way.\n", from)
+		fmt.Fprintf(&b, "\nThe request:\n%s\n", link)
 	case EventUndelivered:
 		subject = "A referral from " + coop + " could not be delivered"
 		fmt.Fprintf(&b, "%s referred a work request, and it could not be delivered: %s.\n", coop, e.Text)

@@ -336,7 +336,8 @@ func TestNotifyReferral(t *testing.T) {
 }
 
 // TestNotifyUndelivered: the sender's members hear of a referral that
-// could not be delivered, once; the client does not.
+// could not be delivered, once, and the receiver's of an answer that could
+// not; the client does not.
 func TestNotifyUndelivered(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
@@ -357,6 +358,25 @@ func TestNotifyUndelivered(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.expect(t, 0)
+
+		// Beta's answer to a second referral does not reach alpha: beta's
+		// members hear of it.
+		r = w.create(t)
+		offerID, atBeta := w.refer(t, r)
+		w.expect(t, 2)
+		if _, err := w.refs.RejectReceived(ctx, w.beta.CoopID, atBeta.ID, "too busy"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.refs.MarkAnswerUndelivered(ctx, w.beta.CoopID, offerID, "alpha.example did not take it"); err != nil {
+			t.Fatal(err)
+		}
+		bo := w.expect(t, 1)["bo@beta.example"]
+		if bo.subject != "An answer from Beta Coop did not reach Alpha Workers" ||
+			!strings.Contains(bo.body, "Our refusal did not reach Alpha Workers.") ||
+			!strings.Contains(bo.body, "please tell them another way") ||
+			!strings.Contains(bo.body, "http://node.example/manage/referrals/"+itoa(atBeta.ID)) {
+			t.Errorf("receiving members' e-mail about the lost answer: %+v", bo)
+		}
 	})
 }
 

@@ -295,3 +295,41 @@ func TestMarkUndelivered(t *testing.T) {
 		}
 	})
 }
+
+func TestMarkAnswerUndelivered(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		w := newWorld(t, d)
+		b := w.coops[actorB].CoopID
+		r, _ := w.create(t, nil)
+		offers := w.refer(t, actorA, r.ID, beta, gamma)
+		atB := w.deliver(t, alpha, offers[0])
+
+		// Not answered yet: there is no answer to lose.
+		if c, err := w.s.MarkAnswerUndelivered(ctx, b, atB.OfferID, "x"); err != nil || len(c.Events) != 0 {
+			t.Fatalf("before the answer: %+v, %v", c.Events, err)
+		}
+		if _, err := w.s.AcceptReceived(ctx, b, atB.ID); err != nil {
+			t.Fatal(err)
+		}
+		c, err := w.s.MarkAnswerUndelivered(ctx, b, atB.OfferID, "a.example did not take it: refused: HTTP 403 Forbidden")
+		if err != nil || len(c.Events) != 1 || c.Events[0].Kind != EventAnswerUndelivered || c.Events[0].ClientVisible ||
+			c.Events[0].Text != "Our acceptance did not reach Alpha" || c.Events[0].Detail != "a.example did not take it: refused: HTTP 403 Forbidden" {
+			t.Fatalf("marked: %+v, %v", c.Events, err)
+		}
+		if c, err := w.s.MarkAnswerUndelivered(ctx, b, atB.OfferID, "again"); err != nil || len(c.Events) != 0 {
+			t.Fatalf("marked twice: %+v, %v", c.Events, err)
+		}
+		// Only the coop that received it, and only an Offer it received.
+		if _, err := w.s.MarkAnswerUndelivered(ctx, w.coops[actorC].CoopID, atB.OfferID, "x"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("another coop: %v", err)
+		}
+		if _, err := w.s.MarkAnswerUndelivered(ctx, b, "https://elsewhere.example/offers/1", "x"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("an unknown offer: %v", err)
+		}
+		trail, _ := w.s.Trail(ctx, atB.ID, false)
+		if got := texts(trail); strings.Count(got, "Our acceptance did not reach Alpha") != 1 {
+			t.Errorf("B's trail: %q", got)
+		}
+	})
+}

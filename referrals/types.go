@@ -235,6 +235,9 @@ const (
 	EventUnplaced       EventKind = "closed_without_taker"
 	EventOutcome        EventKind = "outcome"
 	EventUndelivered    EventKind = "undelivered"
+	// EventAnswerUndelivered: our Accept or Reject of a received referral
+	// did not reach the coop that sent it.
+	EventAnswerUndelivered EventKind = "answer_undelivered"
 )
 
 // Event is one step of a request's trail. Text is written for the client
