@@ -528,7 +528,7 @@ func TestNetworkReferrals(t *testing.T) {
 
 // TestNetworkReferralUndelivered: B refuses A's deliveries, so A's Offer is
 // given up. A's members see the referral marked undelivered, with why, and
-// can still withdraw it.
+// can still withdraw it. The same for an answer A refuses.
 func TestNetworkReferralUndelivered(t *testing.T) {
 	eachDialect(t, func(t *testing.T, open func(testing.TB) *db.DB) {
 		ctx := context.Background()
@@ -565,6 +565,25 @@ func TestNetworkReferralUndelivered(t *testing.T) {
 		eventually(t, "A marks the referral to C undelivered", func() bool { return a.sent(req, c).UndeliveredAt != nil })
 		if got := a.sent(req, c).UndeliveredReason; got != "This node's federation policy blocks the coop's server." {
 			t.Errorf("reason at A for C: %q", got)
+		}
+
+		// D receives a referral, then A blocks D's host: D's acceptance is
+		// refused at A's inbox, and D's members see that A did not get it.
+		dn := newPeer(t, open(t), "delta")
+		req = a.intake()
+		a.refer(req, dn)
+		atD := dn.awaitHeld(req.PublicID)
+		if err := a.n.Federation.BlockHost(ctx, dn.addr, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dn.n.Referrals.AcceptReceived(ctx, dn.coop.ID, atD.ID); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "D records that its acceptance did not reach A", func() bool {
+			return strings.Contains(dn.trail(atD), "Our acceptance did not reach Coop alpha")
+		})
+		if got := a.state(req.PublicID); got != referrals.StateReferred {
+			t.Errorf("A's request is %s", got)
 		}
 	})
 }

@@ -124,16 +124,25 @@ func (f *Federation) offerGivenUp(ctx context.Context, referralID int64, reason 
 	}
 }
 
-// deliveryGivenUp is offerGivenUp for a delivery given up, when the activity
-// it carried is a referral's Offer (most are not).
+// deliveryGivenUp records a delivery given up on the referral it was about,
+// when it carried a referral's Offer (offerGivenUp) or our answer to one
+// received (most deliveries are neither).
 func (f *Federation) deliveryGivenUp(ctx context.Context, a deliverArgs, cause error) {
 	if f.refs == nil {
 		return
 	}
-	var id string
-	err := f.db.QueryRow(ctx, `SELECT activity_id FROM activities WHERE id = $1`, a.Activity).Scan(&id)
+	var id, typ, object string
+	var coopID int64
+	err := f.db.QueryRow(ctx, `SELECT activity_id, type, object_id, coop_id FROM activities WHERE id = $1`,
+		a.Activity).Scan(&id, &typ, &object, &coopID)
+	reason := a.Host + " did not take it: " + undeliveredReason(cause)
 	if err == nil {
-		_, err = f.refs.store.MarkOfferUndelivered(ctx, id, a.Host+" did not take it: "+undeliveredReason(cause))
+		switch typ {
+		case "Offer":
+			_, err = f.refs.store.MarkOfferUndelivered(ctx, id, reason)
+		case "Accept", "Reject":
+			_, err = f.refs.store.MarkAnswerUndelivered(ctx, coopID, object, reason)
+		}
 	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) && !errors.Is(err, referrals.ErrNotFound) {
 		f.log.WarnContext(ctx, "referral not marked undelivered", "activity", a.Activity, "error", err)
@@ -284,6 +293,15 @@ type referralSendWorker struct {
 
 // Work implements river.Worker.
 func (w *referralSendWorker) Work(ctx context.Context, job *river.Job[referralSendArgs]) error {
+	err := w.work(ctx, job)
+	if cause, ok := givenUp(ctx, err, job.JobRow); ok {
+		a := job.Args
+		w.f.deliveryGivenUp(ctx, deliverArgs{Activity: a.Activity, Coop: a.Coop, Host: hostOf(a.Actor)}, cause)
+	}
+	return err
+}
+
+func (w *referralSendWorker) work(ctx context.Context, job *river.Job[referralSendArgs]) error {
 	a := job.Args
 	actor, err := w.f.actor(ctx, a.Actor)
 	if err != nil {
