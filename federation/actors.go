@@ -142,18 +142,6 @@ func (f *Federation) saveActor(ctx context.Context, doc *actorDoc) (RemoteActor,
 	return a, nil
 }
 
-// saveActorTx caches an actor document inside tx (an Update of the actor).
-func (f *Federation) saveActorTx(ctx context.Context, tx *sql.Tx, doc *actorDoc) error {
-	a := doc.remoteActor(f.cfg.Now())
-	f.signers.forget(a.ID)
-	_, err := tx.ExecContext(ctx, upsertActorSQL, a.ID, a.Host, a.Type, a.Username, a.Name, a.URL, a.Inbox,
-		a.SharedInbox, a.KeyID, a.PublicKeyPEM, a.FetchedAt)
-	if err != nil {
-		return fmt.Errorf("federation: cache actor %s: %w", a.ID, err)
-	}
-	return nil
-}
-
 const upsertActorSQL = `INSERT INTO remote_actors (id, host, type, username, name, url, inbox, shared_inbox,
 	key_id, public_key_pem, fetched_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 	ON CONFLICT (id) DO UPDATE SET host = excluded.host, type = excluded.type, username = excluded.username,

@@ -182,7 +182,7 @@ type fedError struct {
 // errors themselves instead of returning them: the web package's error
 // handler renders HTML for anything outside /api/, and peers need JSON.
 func writeFedError(c echo.Context, status int, msg string) error {
-	return writeDocument(c, status, echo.MIMEApplicationJSONCharsetUTF8, fedError{Message: msg})
+	return writeDocument(c, status, echo.MIMEApplicationJSON, fedError{Message: msg})
 }
 
 // internalError logs err and answers 500 without its details.

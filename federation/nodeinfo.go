@@ -25,7 +25,7 @@ const nodeInfoRepository = "https://github.com/coopnet/coopnet"
 // served: 2.0 is what most crawlers read, 2.1 adds the repository.
 func (f *Federation) nodeInfoLinks(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderAccessControlAllowOrigin, "*")
-	return writeDocument(c, http.StatusOK, echo.MIMEApplicationJSONCharsetUTF8, map[string]any{
+	return writeDocument(c, http.StatusOK, echo.MIMEApplicationJSON, map[string]any{
 		"links": []map[string]string{
 			{"rel": nodeInfo20, "href": f.urls.abs("/nodeinfo/2.0")},
 			{"rel": nodeInfo21, "href": f.urls.abs("/nodeinfo/2.1")},

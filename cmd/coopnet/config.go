@@ -56,9 +56,6 @@ func (o *option) origin() string {
 	}
 }
 
-// given reports whether the operator set the option at all.
-func (o *option) given() bool { return o.fromCLI || o.fromEnv }
-
 // invalid is the error for an option whose value cannot be used.
 func (o *option) invalid(format string, args ...any) error {
 	return usageErrorf("invalid %s %q: %s", o.origin(), o.value, fmt.Sprintf(format, args...))
