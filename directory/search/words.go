@@ -92,9 +92,12 @@ func (ix *Index) word(w string, prefix bool) *qword {
 	q := &qword{alts: ix.resolve(w, prefix)}
 	q.bits = ix.wordBits(q.alts)
 	q.bytes = int64(len(w)) + int64(unsafe.Sizeof(*q)) + int64(cap(q.alts))*int64(unsafe.Sizeof(alt{})) + 64
-	if len(q.alts) > 1 {
+	switch {
+	case len(q.alts) > 1:
 		q.scores = ix.bestScores(q.alts, q.bits)
 		q.bytes += int64(q.bits.GetSizeInBytes()) + int64(cap(q.scores))*int64(unsafe.Sizeof(posting{}))
+	case len(q.alts) == 1 && ix.terms[q.alts[0].id].bits == nil:
+		q.bytes += int64(q.bits.GetSizeInBytes()) // made for the word: the term keeps none
 	}
 	ix.words.put(k, q)
 	return q
