@@ -328,24 +328,29 @@ func (a *aggregate) undelivered(refID int64, reason string) error {
 	return nil
 }
 
-// answerUndelivered records that the answer to received referral offerID
-// did not reach its sender. Only an answered referral has an answer to lose.
-func (a *aggregate) answerUndelivered(offerID, reason string) error {
+// replyUndelivered records that our reply about referral offerID did not
+// reach the peer: an answer to a referral received, or the withdrawal of one
+// sent. A referral in another state had no such reply to lose.
+func (a *aggregate) replyUndelivered(offerID, reason string) error {
 	for _, ref := range a.refs {
-		if ref.Direction != Received || ref.OfferID != offerID {
+		if ref.OfferID != offerID {
 			continue
 		}
-		if ref.State != OfferAccepted && ref.State != OfferRejected {
+		kind, text := EventAnswerUndelivered, ""
+		switch {
+		case ref.Direction == Received && ref.State == OfferAccepted:
+			text = "Our acceptance did not reach " + label(ref.Peer)
+		case ref.Direction == Received && ref.State == OfferRejected:
+			text = "Our refusal did not reach " + label(ref.Peer)
+		case ref.Direction == Sent && ref.State == OfferWithdrawn:
+			kind, text = EventWithdrawalUndelivered, "Our withdrawal did not reach "+label(ref.Peer)
+		default:
 			return nil
 		}
-		text := "Our acceptance did not reach " + label(ref.Peer)
-		if ref.State == OfferRejected {
-			text = "Our refusal did not reach " + label(ref.Peer)
-		}
-		a.event(EventAnswerUndelivered, ref.Peer.ActorID, text, cleanPeerText(reason, maxReason), false)
+		a.event(kind, ref.Peer.ActorID, text, cleanPeerText(reason, maxReason), false)
 		return nil
 	}
-	return fmt.Errorf("%w: received referral %s of request %d", ErrNotFound, offerID, a.req.ID)
+	return fmt.Errorf("%w: referral %s of request %d", ErrNotFound, offerID, a.req.ID)
 }
 
 func (a *aggregate) withdrawRequest() error {

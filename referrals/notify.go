@@ -123,7 +123,7 @@ func (n *Notifier) memberNews(ch Change) []Event {
 	for _, e := range ch.Events {
 		switch e.Kind {
 		case EventCreated, EventReceived, EventAccepted, EventRejected, EventUndelivered,
-			EventAnswerUndelivered, EventPeerWithdrew, EventClientWithdrew:
+			EventAnswerUndelivered, EventWithdrawalUndelivered, EventPeerWithdrew, EventClientWithdrew:
 			out = append(out, e)
 		}
 	}
@@ -221,14 +221,17 @@ func (n *Notifier) memberMail(ctx context.Context, tx *sql.Tx, coop string, ch C
 		fmt.Fprintf(&b, "The client withdrew their work request to %s. Nothing more needs doing about it.\n\n%s", coop, facts(r))
 		withdrawnOffers(&b, ch)
 		fmt.Fprintf(&b, "\nSee it here:\n%s\n", link)
-	case EventAnswerUndelivered:
-		from := label(Peer{ActorID: r.FromActor, Name: r.FromName})
-		subject = "An answer from " + coop + " did not reach " + from
+	case EventAnswerUndelivered, EventWithdrawalUndelivered:
+		subject = coop + ": " + e.Text
 		fmt.Fprintf(&b, "%s.\n", e.Text)
 		if e.Detail != "" {
 			fmt.Fprintf(&b, "What went wrong: %s\n", e.Detail)
 		}
-		fmt.Fprintf(&b, "\n%s still sees the referral as waiting for an answer: please tell them another way.\n", from)
+		if e.Kind == EventAnswerUndelivered {
+			b.WriteString("\nThey still see the referral as waiting for an answer: please tell them another way.\n")
+		} else {
+			b.WriteString("\nThey may still take the work on: please tell them another way that it was withdrawn.\n")
+		}
 		fmt.Fprintf(&b, "\nThe request:\n%s\n", link)
 	case EventUndelivered:
 		subject = "A referral from " + coop + " could not be delivered"

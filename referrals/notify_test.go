@@ -367,13 +367,13 @@ func TestNotifyUndelivered(t *testing.T) {
 		if _, err := w.refs.RejectReceived(ctx, w.beta.CoopID, atBeta.ID, "too busy"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.refs.MarkAnswerUndelivered(ctx, w.beta.CoopID, offerID, "alpha.example did not take it"); err != nil {
+		if _, err := w.refs.MarkReplyUndelivered(ctx, w.beta.CoopID, offerID, "alpha.example did not take it"); err != nil {
 			t.Fatal(err)
 		}
 		bo := w.expect(t, 1)["bo@beta.example"]
-		if bo.subject != "An answer from Beta Coop did not reach Alpha Workers" ||
+		if bo.subject != "Beta Coop: Our refusal did not reach Alpha Workers" ||
 			!strings.Contains(bo.body, "Our refusal did not reach Alpha Workers.") ||
-			!strings.Contains(bo.body, "please tell them another way") ||
+			!strings.Contains(bo.body, "still see the referral as waiting for an answer") ||
 			!strings.Contains(bo.body, "http://node.example/manage/referrals/"+itoa(atBeta.ID)) {
 			t.Errorf("receiving members' e-mail about the lost answer: %+v", bo)
 		}

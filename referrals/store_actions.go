@@ -119,21 +119,22 @@ func (s *Store) markUndelivered(ctx context.Context, where string, key any, reas
 	return s.change(ctx, coopID, requestID, func(a *aggregate) error { return a.undelivered(refID, reason) })
 }
 
-// MarkAnswerUndelivered records that the coop's answer (Accept or Reject) to
-// the received referral offerID did not reach the coop that sent it, for
-// reason: a members-only event in the request's trail, and an e-mail, so
-// that they tell the sender another way. It adds the event once.
-// ErrNotFound means the coop received no such referral (a refusal of an
+// MarkReplyUndelivered records that the coop's reply about the referral
+// exchanged as Offer offerID did not reach the peer: its answer (Accept or
+// Reject) to a referral it received, or its withdrawal (Undo) of one it
+// sent. It adds a members-only event to the request's trail, with an
+// e-mail, so that they tell the peer another way; once for each referral.
+// ErrNotFound means the coop exchanged no such referral (a refusal of an
 // Offer it never took in, say).
-func (s *Store) MarkAnswerUndelivered(ctx context.Context, coopID int64, offerID, reason string) (Change, error) {
+func (s *Store) MarkReplyUndelivered(ctx context.Context, coopID int64, offerID, reason string) (Change, error) {
 	var requestID int64
 	var told bool
 	err := s.db.QueryRow(ctx, `SELECT r.request_id, EXISTS (SELECT 1 FROM referral_events e
-			WHERE e.request_id = r.request_id AND e.kind = $4 AND e.peer_actor = r.peer_actor)
-		FROM referrals r WHERE r.coop_id = $1 AND r.offer_id = $2 AND r.direction = $3`,
-		coopID, offerID, Received, EventAnswerUndelivered).Scan(&requestID, &told)
+			WHERE e.request_id = r.request_id AND e.kind IN ($3, $4) AND e.peer_actor = r.peer_actor)
+		FROM referrals r WHERE r.coop_id = $1 AND r.offer_id = $2`,
+		coopID, offerID, EventAnswerUndelivered, EventWithdrawalUndelivered).Scan(&requestID, &told)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Change{}, fmt.Errorf("%w: received referral %s", ErrNotFound, offerID)
+		return Change{}, fmt.Errorf("%w: referral %s", ErrNotFound, offerID)
 	}
 	if err != nil {
 		return Change{}, fmt.Errorf("referrals: read referral %s: %w", offerID, err)
@@ -141,7 +142,7 @@ func (s *Store) MarkAnswerUndelivered(ctx context.Context, coopID int64, offerID
 	if told {
 		return Change{}, nil
 	}
-	return s.change(ctx, coopID, requestID, func(a *aggregate) error { return a.answerUndelivered(offerID, reason) })
+	return s.change(ctx, coopID, requestID, func(a *aggregate) error { return a.replyUndelivered(offerID, reason) })
 }
 
 // WithdrawRequest is the client withdrawing the request from its status

@@ -296,7 +296,7 @@ func TestMarkUndelivered(t *testing.T) {
 	})
 }
 
-func TestMarkAnswerUndelivered(t *testing.T) {
+func TestMarkReplyUndelivered(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		w := newWorld(t, d)
@@ -306,30 +306,46 @@ func TestMarkAnswerUndelivered(t *testing.T) {
 		atB := w.deliver(t, alpha, offers[0])
 
 		// Not answered yet: there is no answer to lose.
-		if c, err := w.s.MarkAnswerUndelivered(ctx, b, atB.OfferID, "x"); err != nil || len(c.Events) != 0 {
+		if c, err := w.s.MarkReplyUndelivered(ctx, b, atB.OfferID, "x"); err != nil || len(c.Events) != 0 {
 			t.Fatalf("before the answer: %+v, %v", c.Events, err)
 		}
 		if _, err := w.s.AcceptReceived(ctx, b, atB.ID); err != nil {
 			t.Fatal(err)
 		}
-		c, err := w.s.MarkAnswerUndelivered(ctx, b, atB.OfferID, "a.example did not take it: refused: HTTP 403 Forbidden")
+		c, err := w.s.MarkReplyUndelivered(ctx, b, atB.OfferID, "a.example did not take it: refused: HTTP 403 Forbidden")
 		if err != nil || len(c.Events) != 1 || c.Events[0].Kind != EventAnswerUndelivered || c.Events[0].ClientVisible ||
 			c.Events[0].Text != "Our acceptance did not reach Alpha" || c.Events[0].Detail != "a.example did not take it: refused: HTTP 403 Forbidden" {
 			t.Fatalf("marked: %+v, %v", c.Events, err)
 		}
-		if c, err := w.s.MarkAnswerUndelivered(ctx, b, atB.OfferID, "again"); err != nil || len(c.Events) != 0 {
+		if c, err := w.s.MarkReplyUndelivered(ctx, b, atB.OfferID, "again"); err != nil || len(c.Events) != 0 {
 			t.Fatalf("marked twice: %+v, %v", c.Events, err)
 		}
 		// Only the coop that received it, and only an Offer it received.
-		if _, err := w.s.MarkAnswerUndelivered(ctx, w.coops[actorC].CoopID, atB.OfferID, "x"); !errors.Is(err, ErrNotFound) {
+		if _, err := w.s.MarkReplyUndelivered(ctx, w.coops[actorC].CoopID, atB.OfferID, "x"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("another coop: %v", err)
 		}
-		if _, err := w.s.MarkAnswerUndelivered(ctx, b, "https://elsewhere.example/offers/1", "x"); !errors.Is(err, ErrNotFound) {
+		if _, err := w.s.MarkReplyUndelivered(ctx, b, "https://elsewhere.example/offers/1", "x"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("an unknown offer: %v", err)
 		}
 		trail, _ := w.s.Trail(ctx, atB.ID, false)
 		if got := texts(trail); strings.Count(got, "Our acceptance did not reach Alpha") != 1 {
 			t.Errorf("B's trail: %q", got)
+		}
+
+		// A withdraws its offer to C, and the Undo does not reach C.
+		if err := w.s.SetOfferID(ctx, offers[1].ID, "o-c"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.s.Withdraw(ctx, w.coops[actorA].CoopID, offers[1].ID); err != nil {
+			t.Fatal(err)
+		}
+		c, err = w.s.MarkReplyUndelivered(ctx, w.coops[actorA].CoopID, "o-c", "c.example did not take it")
+		if err != nil || len(c.Events) != 1 || c.Events[0].Kind != EventWithdrawalUndelivered ||
+			c.Events[0].Text != "Our withdrawal did not reach Gamma" {
+			t.Fatalf("withdrawal marked: %+v, %v", c.Events, err)
+		}
+		if c, err := w.s.MarkReplyUndelivered(ctx, w.coops[actorA].CoopID, "o-c", "again"); err != nil || len(c.Events) != 0 {
+			t.Fatalf("withdrawal marked twice: %+v, %v", c.Events, err)
 		}
 	})
 }

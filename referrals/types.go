@@ -238,6 +238,9 @@ const (
 	// EventAnswerUndelivered: our Accept or Reject of a received referral
 	// did not reach the coop that sent it.
 	EventAnswerUndelivered EventKind = "answer_undelivered"
+	// EventWithdrawalUndelivered: our Undo of a sent referral did not reach
+	// the peer.
+	EventWithdrawalUndelivered EventKind = "withdrawal_undelivered"
 )
 
 // Event is one step of a request's trail. Text is written for the client
