@@ -585,5 +585,21 @@ func TestNetworkReferralUndelivered(t *testing.T) {
 		if got := a.state(req.PublicID); got != referrals.StateReferred {
 			t.Errorf("A's request is %s", got)
 		}
+
+		// E receives a referral and then blocks A: A's withdrawal of it is
+		// refused, and A's members see that E did not get it.
+		e := newPeer(t, open(t), "epsilon")
+		req = a.intake()
+		toE := a.refer(req, e)[0]
+		e.awaitHeld(req.PublicID)
+		if err := e.n.Federation.BlockHost(ctx, a.addr, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.n.Referrals.Withdraw(ctx, a.coop.ID, toE.ID); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "A records that its withdrawal did not reach E", func() bool {
+			return strings.Contains(a.trail(req), "Our withdrawal did not reach Coop epsilon")
+		})
 	})
 }

@@ -125,8 +125,9 @@ func (f *Federation) offerGivenUp(ctx context.Context, referralID int64, reason 
 }
 
 // deliveryGivenUp records a delivery given up on the referral it was about,
-// when it carried a referral's Offer (offerGivenUp) or our answer to one
-// received (most deliveries are neither).
+// when it carried a referral's Offer (offerGivenUp), or a reply about one:
+// our answer to a referral received, our withdrawal of one sent. Most
+// deliveries are none of these (an Undo of a Follow finds no referral).
 func (f *Federation) deliveryGivenUp(ctx context.Context, a deliverArgs, cause error) {
 	if f.refs == nil {
 		return
@@ -140,8 +141,8 @@ func (f *Federation) deliveryGivenUp(ctx context.Context, a deliverArgs, cause e
 		switch typ {
 		case "Offer":
 			_, err = f.refs.store.MarkOfferUndelivered(ctx, id, reason)
-		case "Accept", "Reject":
-			_, err = f.refs.store.MarkAnswerUndelivered(ctx, coopID, object, reason)
+		case "Accept", "Reject", "Undo":
+			_, err = f.refs.store.MarkReplyUndelivered(ctx, coopID, object, reason)
 		}
 	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) && !errors.Is(err, referrals.ErrNotFound) {
