@@ -141,6 +141,29 @@ type Filter struct {
 }
 
 // ListRequests returns a coop's requests, newest first.
+// UndeliveredOffers counts, per request of the coop, its referrals still
+// offered whose Offer could not be delivered (Referral.UndeliveredAt): the
+// requests its members should look at again. Requests without any are left
+// out.
+func (s *Store) UndeliveredOffers(ctx context.Context, coopID int64) (map[int64]int, error) {
+	rows, err := s.db.Query(ctx, `SELECT request_id, COUNT(*) FROM referrals WHERE coop_id = $1 AND direction = $2
+		AND state = $3 AND undelivered_at IS NOT NULL GROUP BY request_id`, coopID, Sent, OfferOffered)
+	if err != nil {
+		return nil, fmt.Errorf("referrals: count undelivered offers: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]int{}
+	for rows.Next() {
+		var id int64
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("referrals: count undelivered offers: %w", err)
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}
+
 func (s *Store) ListRequests(ctx context.Context, coopID int64, f Filter) ([]Request, error) {
 	where := []string{`coop_id = $1`}
 	args := []any{coopID}

@@ -170,6 +170,7 @@ type inboxRow struct {
 	Title      string
 	Source     string
 	State      string
+	Attention  string // what the members should look at, such as a referral not delivered
 	Categories string
 	Deadline   string
 	CreatedAt  time.Time
@@ -210,6 +211,10 @@ func (s *Server) referralInbox(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	undelivered, err := s.cfg.Referrals.UndeliveredOffers(c.Request().Context(), co.ID)
+	if err != nil {
+		return err
+	}
 	p := inboxPage{Title: "Work requests", Coop: co, Statuses: inboxStatuses, Sources: inboxSources,
 		Filter: newForm(map[string][]string{"status": {status}, "source": {source}})}
 	for _, r := range list {
@@ -217,8 +222,15 @@ func (s *Server) referralInbox(c echo.Context) error {
 			continue
 		}
 		cats := summarize(r.Details).Categories
-		p.Rows = append(p.Rows, inboxRow{ID: r.ID, Title: requestTitle(r), Source: requestSource(r),
-			State: stateWords[r.State], Categories: strings.Join(cats, ", "), Deadline: r.Deadline, CreatedAt: r.CreatedAt})
+		row := inboxRow{ID: r.ID, Title: requestTitle(r), Source: requestSource(r),
+			State: stateWords[r.State], Categories: strings.Join(cats, ", "), Deadline: r.Deadline, CreatedAt: r.CreatedAt}
+		switch n := undelivered[r.ID]; {
+		case n == 1:
+			row.Attention = "A referral was not delivered"
+		case n > 1:
+			row.Attention = strconv.Itoa(n) + " referrals were not delivered"
+		}
+		p.Rows = append(p.Rows, row)
 	}
 	if len(list) == inboxPageSize {
 		p.Older = fmt.Sprintf("/manage/referrals?status=%s&source=%s&before=%d", status, source, list[len(list)-1].ID)

@@ -127,6 +127,7 @@ func TestReferralTriage(t *testing.T) {
 			rec = w.pageGet(t, page, w.alphaCookie)
 			pageWantBody(t, rec, "Not delivered", "beta.example did not take it: &lt;refused&gt;",
 				"Referral to Beta Design Coop not delivered", `name="referral_id" value="`+fmt.Sprint(refs[0].ID)+`"`)
+			pageWantBody(t, w.pageGet(t, "/manage/referrals", w.alphaCookie), "A referral was not delivered")
 
 			// Refused while offers are open: the page says why, with a 409.
 			rec = w.postForm(t, referralURL(r.ID, "take"), url.Values{}, w.alphaCookie)
@@ -137,6 +138,8 @@ func TestReferralTriage(t *testing.T) {
 				rec = w.postForm(t, referralURL(r.ID, "withdraw"), url.Values{"referral_id": {fmt.Sprint(ref.ID)}}, w.alphaCookie)
 				pageWantRedirect(t, rec, page+"?done=withdrawn")
 			}
+			// Withdrawn, the undelivered referral needs no more attention.
+			pageWantNoBody(t, w.pageGet(t, "/manage/referrals?status=all", w.alphaCookie), "was not delivered")
 			rec = w.postForm(t, referralURL(r.ID, "withdraw"), url.Values{"referral_id": {fmt.Sprint(refs[0].ID)}}, w.alphaCookie)
 			pageWantStatus(t, rec, http.StatusConflict)
 			pageWantBody(t, rec, "Cannot withdraw the offer: it is withdrawn.")
