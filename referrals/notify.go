@@ -221,28 +221,26 @@ func (n *Notifier) memberMail(ctx context.Context, tx *sql.Tx, coop string, ch C
 		fmt.Fprintf(&b, "The client withdrew their work request to %s. Nothing more needs doing about it.\n\n%s", coop, facts(r))
 		withdrawnOffers(&b, ch)
 		fmt.Fprintf(&b, "\nSee it here:\n%s\n", link)
-	case EventAnswerUndelivered, EventWithdrawalUndelivered:
+	case EventUndelivered, EventAnswerUndelivered, EventWithdrawalUndelivered:
 		subject = coop + ": " + e.Text
+		if e.Kind == EventUndelivered {
+			subject = "A referral from " + coop + " could not be delivered"
+		}
 		fmt.Fprintf(&b, "%s.\n", e.Text)
 		if e.Detail != "" {
 			fmt.Fprintf(&b, "What went wrong: %s\n", e.Detail)
 		}
-		if e.Kind == EventAnswerUndelivered {
-			b.WriteString("\nThey still see the referral as waiting for an answer: please tell them another way.\n")
-		} else {
-			b.WriteString("\nThey may still take the work on: please tell them another way that it was withdrawn.\n")
-		}
-		fmt.Fprintf(&b, "\nThe request:\n%s\n", link)
-	case EventUndelivered:
-		subject = "A referral from " + coop + " could not be delivered"
-		fmt.Fprintf(&b, "%s referred a work request, and it could not be delivered: %s.\n", coop, e.Text)
-		if e.Detail != "" {
-			fmt.Fprintf(&b, "What went wrong: %s\n", e.Detail)
-		}
-		b.WriteString("\nThe other coop has not seen it. Withdraw this referral and refer the request to another coop, or take it on:\n")
-		fmt.Fprintf(&b, "%s\n", link)
+		fmt.Fprintf(&b, "\n%s\n\nThe request:\n%s\n", undeliveredAdvice[e.Kind], link)
 	}
 	return mail.Message{Subject: oneLine(subject), Text: b.String()}, nil
+}
+
+// undeliveredAdvice is what the members should do about a message of theirs
+// that did not reach the other coop.
+var undeliveredAdvice = map[EventKind]string{
+	EventUndelivered:           "The other coop has not seen it. Withdraw this referral and refer the request to another coop, or take it on.",
+	EventAnswerUndelivered:     "They still see the referral as waiting for an answer: please tell them another way.",
+	EventWithdrawalUndelivered: "They may still take the work on: please tell them another way that it was withdrawn.",
 }
 
 // withdrawnOffers says that the offers the coop made of the request were

@@ -96,27 +96,27 @@ func (s *Store) Withdraw(ctx context.Context, coopID, referralID int64) (Change,
 // It changes nothing when the referral is no longer offered or was marked
 // already, so that federation may report the same failure twice.
 func (s *Store) MarkUndelivered(ctx context.Context, referralID int64, reason string) (Change, error) {
-	return s.markUndelivered(ctx, `id = $1`, referralID, reason)
+	var coopID, requestID int64
+	err := s.db.QueryRow(ctx, `SELECT coop_id, request_id FROM referrals WHERE id = $1 AND direction = $2`,
+		referralID, Sent).Scan(&coopID, &requestID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Change{}, fmt.Errorf("%w: sent referral %d", ErrNotFound, referralID)
+	}
+	if err != nil {
+		return Change{}, fmt.Errorf("referrals: read referral %d: %w", referralID, err)
+	}
+	return s.change(ctx, coopID, requestID, func(a *aggregate) error { return a.undelivered(referralID, reason) })
 }
 
 // MarkOfferUndelivered is MarkUndelivered for the referral sent as the
 // Offer offerID. ErrNotFound means no sent referral has that Offer: the
 // activity was something else.
 func (s *Store) MarkOfferUndelivered(ctx context.Context, offerID, reason string) (Change, error) {
-	return s.markUndelivered(ctx, `offer_id = $1`, offerID, reason)
-}
-
-func (s *Store) markUndelivered(ctx context.Context, where string, key any, reason string) (Change, error) {
-	var refID, coopID, requestID int64
-	err := s.db.QueryRow(ctx, `SELECT id, coop_id, request_id FROM referrals WHERE `+where+` AND direction = $2`,
-		key, Sent).Scan(&refID, &coopID, &requestID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Change{}, fmt.Errorf("%w: sent referral %v", ErrNotFound, key)
-	}
+	ref, err := s.ReferralByOfferID(ctx, Sent, offerID)
 	if err != nil {
-		return Change{}, fmt.Errorf("referrals: read referral %v: %w", key, err)
+		return Change{}, err
 	}
-	return s.change(ctx, coopID, requestID, func(a *aggregate) error { return a.undelivered(refID, reason) })
+	return s.change(ctx, ref.CoopID, ref.RequestID, func(a *aggregate) error { return a.undelivered(ref.ID, reason) })
 }
 
 // MarkReplyUndelivered records that the coop's reply about the referral

@@ -140,7 +140,6 @@ type Filter struct {
 	BeforeID int64
 }
 
-// ListRequests returns a coop's requests, newest first.
 // UndeliveredOffers counts, per request of the coop, its referrals still
 // offered whose Offer could not be delivered (Referral.UndeliveredAt): the
 // requests its members should look at again. Requests without any are left
@@ -164,6 +163,7 @@ func (s *Store) UndeliveredOffers(ctx context.Context, coopID int64) (map[int64]
 	return out, rows.Err()
 }
 
+// ListRequests returns a coop's requests, newest first.
 func (s *Store) ListRequests(ctx context.Context, coopID int64, f Filter) ([]Request, error) {
 	where := []string{`coop_id = $1`}
 	args := []any{coopID}

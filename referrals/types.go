@@ -216,6 +216,12 @@ type Referral struct {
 	dirty bool
 }
 
+// Undelivered reports whether r is an open offer of ours whose Offer could
+// not be delivered: the members should withdraw it and refer elsewhere.
+func (r Referral) Undelivered() bool {
+	return r.Direction == Sent && r.State == OfferOffered && r.UndeliveredAt != nil
+}
+
 // EventKind names what happened in a request's trail.
 type EventKind string
 

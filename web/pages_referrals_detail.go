@@ -113,7 +113,7 @@ func (s *Server) referralPage(c echo.Context, coopID, id int64) (referralPage, e
 	}
 	for _, ref := range refs {
 		row := offerRow{Referral: ref, StateText: offerWords[ref.State], CanWithdraw: referrals.CheckWithdrawOffer(ref) == nil}
-		if ref.State == referrals.OfferOffered && ref.UndeliveredAt != nil {
+		if ref.Undelivered() {
 			row.StateText = "Not delivered: withdraw it and refer elsewhere"
 			row.Reason = ref.UndeliveredReason
 		}

@@ -139,7 +139,9 @@ func TestReferralTriage(t *testing.T) {
 				pageWantRedirect(t, rec, page+"?done=withdrawn")
 			}
 			// Withdrawn, the undelivered referral needs no more attention.
-			pageWantNoBody(t, w.pageGet(t, "/manage/referrals?status=all", w.alphaCookie), "was not delivered")
+			list := w.pageGet(t, "/manage/referrals?status=all", w.alphaCookie)
+			pageWantBody(t, list, fmt.Sprintf(`href="/manage/referrals/%d"`, r.ID))
+			pageWantNoBody(t, list, "was not delivered")
 			rec = w.postForm(t, referralURL(r.ID, "withdraw"), url.Values{"referral_id": {fmt.Sprint(refs[0].ID)}}, w.alphaCookie)
 			pageWantStatus(t, rec, http.StatusConflict)
 			pageWantBody(t, rec, "Cannot withdraw the offer: it is withdrawn.")
